@@ -1,0 +1,56 @@
+"""What every artifact-producing asset does around its engine call: reuse or build, then describe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from parallax_pipeline.io_managers import Artifact
+from parallax_pipeline.resources import ArtifactStore
+
+SOURCE_FINGERPRINT = "source_fingerprint"
+
+
+def materialize_artifact(
+    artifacts: ArtifactStore,
+    asset: str,
+    source: str,
+    recipe: str,
+    build: Callable[[Path], Mapping[str, Any]],
+) -> dg.Output[Artifact]:
+    """Reuse the artifact of an identical recipe, or build it into the store.
+
+    The recipe becomes the data version, so downstream assets see a change only when an
+    input really changed; the source fingerprint is recorded for the projects sensor.
+    """
+    store = artifacts.open()
+    artifact = store.cached(asset, recipe)
+    cache_hit = artifact is not None
+    if artifact is None:
+        artifact = store.put(asset, recipe, build)
+    return dg.Output(artifact, data_version=dg.DataVersion(recipe), metadata=describe(artifact, source, cache_hit))
+
+
+def describe(artifact: Artifact, source: str, cache_hit: bool) -> dict[str, dg.MetadataValue]:
+    metadata: dict[str, dg.MetadataValue] = {
+        SOURCE_FINGERPRINT: dg.MetadataValue.text(source),
+        "recipe": dg.MetadataValue.text(artifact.recipe),
+        "cache": dg.MetadataValue.text("hit: reused an identical earlier result" if cache_hit else "miss: built"),
+    }
+    for role, path in artifact.files.items():
+        metadata[f"file {role}"] = dg.MetadataValue.path(str(path))
+    for name, value in artifact.info.items():
+        if value is None:
+            continue
+        if isinstance(value, str) and value.startswith("!["):
+            metadata[name] = dg.MetadataValue.md(value)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            metadata[name] = dg.MetadataValue.text(str(value))
+        elif isinstance(value, int):
+            metadata[name] = dg.MetadataValue.int(value)
+        else:
+            metadata[name] = dg.MetadataValue.float(float(value))
+    return metadata

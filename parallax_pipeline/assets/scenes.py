@@ -1,0 +1,109 @@
+"""Scene assets: one depth map and one parallax clip per (project, scene)."""
+import time
+
+import dagster as dg
+import numpy as np
+
+from parallax_pipeline import partitions, recipes
+from parallax_pipeline.assets.materialize import materialize_artifact
+from parallax_pipeline.engine import depth, encode, images, parallax, previews
+from parallax_pipeline.io_managers import Artifact
+from parallax_pipeline.resources import ArtifactStore, DepthModel, ProjectLibrary
+
+
+@dg.asset(
+    partitions_def=partitions.project_scenes,
+    code_version=recipes.CODE_VERSIONS["depth_map"],
+    pool="gpu",
+    group_name="scenes",
+    kinds={"pytorch", "png"},
+)
+def depth_map(
+    context: dg.AssetExecutionContext, projects: ProjectLibrary, depth_model: DepthModel, artifacts: ArtifactStore
+) -> dg.Output[Artifact]:
+    """Disparity (1 = nearest) at the image's size: the project's own depth map when it
+    ships one, else Depth Anything V2. Stored as a 16-bit PNG and a float32 array."""
+    project, scene_id = partitions.split_scene_key(context.partition_key)
+    scene = projects.load(project).scene(scene_id)
+    source = recipes.depth_map_source(scene, depth_model.model)
+
+    def build(folder):
+        started = time.perf_counter()
+        image = images.load_image(scene.image)
+        height, width = image.shape[:2]
+        if scene.depth is not None:
+            disparity, origin = depth.read_depth_file(scene.depth, size=(width, height)), "supplied"
+            model = device = None
+        else:
+            estimator = depth_model.estimator()
+            disparity, origin = estimator.predict([image])[0], "estimated"
+            model, device = estimator.model_id, estimator.device
+        depth.write_depth_png(folder / "depth.png", disparity)
+        np.save(folder / "depth.npy", disparity.astype(np.float32))
+        return {
+            "origin": origin,
+            "model": model,
+            "device": device,
+            "width": width,
+            "height": height,
+            "seconds": round(time.perf_counter() - started, 3),
+            "preview": previews.markdown_image(depth.depth_preview(disparity), "depth preview"),
+        }
+
+    return materialize_artifact(artifacts, "depth_map", source, source, build)
+
+
+@dg.asset(
+    partitions_def=partitions.project_scenes,
+    code_version=recipes.CODE_VERSIONS["parallax_clip"],
+    group_name="scenes",
+    kinds={"opencv", "mp4"},
+)
+def parallax_clip(
+    context: dg.AssetExecutionContext, projects: ProjectLibrary, artifacts: ArtifactStore, depth_map: Artifact
+) -> dg.Output[Artifact]:
+    """The camera's move through the scene, rendered with the depth map, H.264 MP4."""
+    project, scene_id = partitions.split_scene_key(context.partition_key)
+    spec = projects.load(project)
+    scene = spec.scene(scene_id)
+    source = recipes.parallax_clip_source(spec, scene)
+    width, height = spec.output.size
+    frames = spec.scene_frames(scene)
+
+    def build(folder):
+        started = time.perf_counter()
+        image = images.load_image(scene.image)
+        disparity = np.load(depth_map.path("depth.npy"))
+        settings = encode.VideoSettings(
+            width, height, spec.output.fps, crf=spec.output.crf, preset=spec.output.encoder_preset
+        )
+        rendered = parallax.render_frames(image, disparity, scene.motion, frames, (width, height))
+        poster = {}
+
+        def keep_poster(stream):
+            # The middle frame is the poster: the move is under way, nothing is cropped yet.
+            for index, frame in enumerate(stream):
+                if index == frames // 2:
+                    poster["frame"] = frame
+                yield frame
+
+        written = encode.encode_frames(
+            keep_poster(rendered),
+            folder / "clip.mp4",
+            settings,
+            on_progress=lambda done: context.log.info(f"{project}/{scene_id}: frame {done}/{frames}"),
+        )
+        seconds = time.perf_counter() - started
+        return {
+            "width": width,
+            "height": height,
+            "fps": spec.output.fps,
+            "frames": written,
+            "duration": round(written / spec.output.fps, 3),
+            "motion": scene.motion.preset,
+            "seconds": round(seconds, 3),
+            "render_fps": round(written / max(seconds, 1e-6), 1),
+            "preview": previews.markdown_image(poster["frame"], "poster frame"),
+        }
+
+    return materialize_artifact(artifacts, "parallax_clip", source, recipes.combine(source, depth_map.recipe), build)

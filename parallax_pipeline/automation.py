@@ -1,0 +1,37 @@
+"""Declarative automation: carry a changed scene or soundtrack through to the project video.
+
+The projects sensor starts runs for assets whose files on disk changed; these conditions
+take over from there. A project asset re-materialises only when an upstream artifact's
+data version (its recipe) changed, or when its partition first appears, never merely
+because something upstream ran again with the same result.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+
+def rebuild_on_upstream_change(*, wait_for_all_deps: bool = False) -> dg.AutomationCondition:
+    """`wait_for_all_deps` also holds the asset back while a dependency is missing; fan-in
+    assets over the project × scene cross product cannot use it, since keys naming scenes
+    a project does not have stay missing forever."""
+    upstream_changed = dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.data_version_changed() | dg.AutomationCondition.will_be_requested()
+    ).with_label("upstream data version changed")
+    condition = (
+        (dg.AutomationCondition.newly_missing() | upstream_changed).since_last_handled()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    )
+    if wait_for_all_deps:
+        condition = condition & ~dg.AutomationCondition.any_deps_missing()
+    return condition.with_label("rebuild when an upstream artifact changes")
+
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "project_automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Re-composes and re-mixes a project after its scenes or soundtrack changed.",
+)

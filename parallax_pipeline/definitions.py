@@ -1,0 +1,44 @@
+"""The Parallax Studio code location: assets, resources, sensors and schedules."""
+
+import os
+
+import dagster as dg
+
+from parallax_pipeline import assets
+from parallax_pipeline.automation import automation_sensor
+from parallax_pipeline.io_managers import ArtifactIOManager
+from parallax_pipeline.resources import ArtifactStore, DepthModel, ProjectLibrary, Publisher
+from parallax_pipeline.sensors import nightly_rescan, projects_sensor
+
+DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+
+
+def build_definitions(
+    projects: str = "projects",
+    storage: str = "storage",
+    renders: str = "renders",
+    depth_model: str = DEFAULT_DEPTH_MODEL,
+    device: str = "auto",
+) -> dg.Definitions:
+    artifact_store = ArtifactStore(root=storage)
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules([assets]),
+        resources={
+            "projects": ProjectLibrary(root=projects),
+            "artifacts": artifact_store,
+            "io_manager": ArtifactIOManager(store=artifact_store),
+            "depth_model": DepthModel(model=depth_model, device=device),
+            "publisher": Publisher(folder=renders),
+        },
+        sensors=[projects_sensor, automation_sensor],
+        schedules=[nightly_rescan],
+    )
+
+
+defs = build_definitions(
+    projects=os.getenv("PARALLAX_PROJECTS_DIR", "projects"),
+    storage=os.getenv("PARALLAX_STORAGE_DIR", "storage"),
+    renders=os.getenv("PARALLAX_RENDERS_DIR", "renders"),
+    depth_model=os.getenv("PARALLAX_DEPTH_MODEL", DEFAULT_DEPTH_MODEL),
+    device=os.getenv("PARALLAX_DEVICE", "auto"),
+)

@@ -1,0 +1,147 @@
+"""Audio: decode any input to 48 kHz stereo float, fit lengths, place clips, mix, WAV I/O.
+
+Samples are float32 arrays of shape (2, N) (channels first, like FFmpeg's planar
+"fltp"), nominally within [-1, 1], always at ``SAMPLE_RATE``.
+
+Intermediate WAVs are written as 32-bit float PCM: the mix round-trips bit-exactly,
+no dither or clipping decisions are needed before the final AAC encode, and FFmpeg
+and every DAW read it.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .encode import atomic_output, check_input_file
+from .errors import MediaError
+
+SAMPLE_RATE = 48_000
+PEAK_CEILING = 0.98
+
+
+def decode_audio(path: Path) -> np.ndarray:
+    """Decode an audio file (WAV, MP3, M4A/AAC, OGG/Opus, FLAC, ...) to float32 (2, N)
+    at 48 kHz. A mono file is copied to both channels at full level (FFmpeg's own
+    mono->stereo upmix would lower it by 3 dB)."""
+    path = check_input_file(path)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise MediaError(f"{path}: no audio stream")
+            stream = container.streams.audio[0]
+            mono = stream.codec_context.layout.nb_channels == 1
+            resampler = av.AudioResampler(
+                format="fltp", layout="mono" if mono else "stereo", rate=SAMPLE_RATE
+            )
+            chunks: list[np.ndarray] = []
+            padding = 0.0  # seconds decoded beyond what the container says packets hold
+            for frame in container.decode(stream):
+                padding += _padding_seconds(frame)
+                chunks += [f.to_ndarray() for f in resampler.resample(frame)]
+            # The resampler holds back a few samples for its filter; flush them out.
+            chunks += [f.to_ndarray() for f in resampler.resample(None)]
+    except av.FFmpegError as err:
+        raise MediaError(f"{path}: cannot decode audio ({err})") from err
+    # Concatenate rather than place by frame timestamps: a stream whose first pts is
+    # not 0 (encoder priming, edit lists) must not gain leading silence.
+    samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), np.float32)
+    if padding > 0:
+        samples = samples[:, : max(0, samples.shape[1] - round(padding * SAMPLE_RATE))]
+    if samples.shape[1] == 0:
+        raise MediaError(f"{path}: no audio samples decoded")
+    if mono:
+        samples = np.repeat(samples, 2, axis=0)
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def _padding_seconds(frame: av.AudioFrame) -> float:
+    """Seconds of encoder padding in a decoded frame. AAC in MP4 pads its last frame to
+    1024 samples and the container marks the packet as shorter, but FFmpeg's decoder
+    still outputs the whole frame; without this a 1 s M4A decodes ~2% long."""
+    if not frame.duration or frame.time_base is None or not frame.sample_rate:
+        return 0.0
+    declared = float(frame.duration * frame.time_base)
+    return max(0.0, frame.samples / frame.sample_rate - declared)
+
+
+def fit_length(samples: np.ndarray, n: int, loop: bool = False, crossfade: int = 2400) -> np.ndarray:
+    """Return ``samples`` as exactly ``n`` samples: trimmed, padded with silence, or
+    (``loop=True``) repeated with an equal-power crossfade of ``crossfade`` samples at
+    each loop point so the seam has no click."""
+    if n < 0:
+        raise ValueError(f"length must be >= 0, got {n}")
+    channels, length = samples.shape
+    if length >= n:
+        return samples[:, :n].astype(np.float32, copy=True)
+    if not loop or length == 0:
+        out = np.zeros((channels, n), np.float32)
+        out[:, :length] = samples
+        return out
+    xf = max(0, min(crossfade, length // 2))
+    period = length - xf
+    # After the first pass the signal is periodic: each period starts with the
+    # crossfade of the clip's tail into its head, then the rest of the clip.
+    unit = samples[:, :period].astype(np.float32, copy=True)
+    if xf:
+        t = (np.arange(xf, dtype=np.float64) + 0.5) / xf * (np.pi / 2)
+        unit[:, :xf] = samples[:, period:] * np.cos(t) + samples[:, :xf] * np.sin(t)
+    repeats = -(-(n - period) // period)
+    out = np.concatenate([samples[:, :period], np.tile(unit, (1, repeats))], axis=1)
+    return np.ascontiguousarray(out[:, :n], dtype=np.float32)
+
+
+def place(track: np.ndarray, clip: np.ndarray, start: int, gain: float = 1.0) -> None:
+    """Add ``clip * gain`` into ``track`` beginning at sample ``start``, in place; any
+    part falling before 0 or past the end of the track is dropped."""
+    if track.shape[0] != clip.shape[0]:
+        raise ValueError(f"channel mismatch: track {track.shape[0]}, clip {clip.shape[0]}")
+    lo, hi = max(start, 0), min(start + clip.shape[1], track.shape[1])
+    if hi > lo:
+        track[:, lo:hi] += gain * clip[:, lo - start : hi - start]
+
+
+def mix_tracks(
+    length: int,
+    voiceovers: list[tuple[float, np.ndarray, float]],
+    music: np.ndarray | None,
+    music_gain: float,
+    effects: list[tuple[float, np.ndarray, float]],
+) -> np.ndarray:
+    """Mix voice-overs and effects ``(start seconds, samples, gain)`` over looped music
+    into a (2, length) float32 track. If the peak exceeds 0.98 the whole mix is scaled
+    down to 0.98, which keeps every relative level and never clips."""
+    track = np.zeros((2, length), np.float32)
+    if music is not None:
+        track += fit_length(music, length, loop=True) * np.float32(music_gain)
+    for start_s, clip, gain in [*voiceovers, *effects]:
+        place(track, clip, round(start_s * SAMPLE_RATE), gain)
+    peak = float(np.max(np.abs(track))) if length else 0.0
+    if peak > PEAK_CEILING:
+        track *= np.float32(PEAK_CEILING / peak)
+    return track
+
+
+def write_wav(path: Path, samples: np.ndarray) -> None:
+    """Write (2, N) samples as a 48 kHz stereo 32-bit float WAV, atomically."""
+    if samples.ndim != 2 or samples.shape[0] != 2:
+        raise ValueError(f"expected samples of shape (2, N), got {samples.shape}")
+    block = SAMPLE_RATE  # one second per frame keeps memory flat for long mixes
+    with atomic_output(Path(path)) as tmp, av.open(str(tmp), "w", format="wav") as out:
+        stream = out.add_stream("pcm_f32le", rate=SAMPLE_RATE, layout="stereo")
+        out.start_encoding()  # write the header now, so even an empty mix is a valid WAV
+        for pos in range(0, samples.shape[1], block):
+            chunk = np.ascontiguousarray(samples[:, pos : pos + block], dtype=np.float32)
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+            frame.sample_rate = SAMPLE_RATE
+            frame.pts, frame.time_base = pos, Fraction(1, SAMPLE_RATE)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+def read_wav(path: Path) -> np.ndarray:
+    """Read a WAV (any rate/format; ours are 48 kHz float) back to float32 (2, N)."""
+    return decode_audio(path)

@@ -1,0 +1,192 @@
+"""Watching projects/: the projects sensor and the nightly re-scan.
+
+Both compare each asset partition's *source fingerprint* (what it is made of on disk,
+see `recipes`) with the one recorded on its latest materialization, and request runs for
+what differs. The sensor starts only the assets whose own files changed while everything
+upstream of them is current; declarative automation carries the results onward. The
+nightly schedule does the same and also requests project assets that are still missing
+(a run that failed, or a change made while the sensor was stopped).
+"""
+
+
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from parallax_pipeline import partitions, recipes
+from parallax_pipeline.assets.materialize import SOURCE_FINGERPRINT
+from parallax_pipeline.resources import DepthModel, ProjectLibrary
+from parallax_pipeline.spec import ProjectError, ProjectSpec
+
+
+@dataclass
+class Plan:
+    run_requests: list[dg.RunRequest] = field(default_factory=list)
+    new_projects: list[str] = field(default_factory=list)
+    new_scenes: list[str] = field(default_factory=list)
+    gone_projects: list[str] = field(default_factory=list)
+    gone_scenes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def partition_requests(self) -> list:
+        requests = []
+        for definition, added, removed in (
+            (partitions.projects, self.new_projects, self.gone_projects),
+            (partitions.scenes, self.new_scenes, self.gone_scenes),
+        ):
+            if added:
+                requests.append(definition.build_add_request(added))
+            if removed:
+                requests.append(definition.build_delete_request(removed))
+        return requests
+
+    def apply_partitions(self, instance: dg.DagsterInstance) -> None:
+        """What a SensorResult does with `partition_requests`, for callers that are no sensor."""
+        for definition, added, removed in (
+            (partitions.projects, self.new_projects, self.gone_projects),
+            (partitions.scenes, self.new_scenes, self.gone_scenes),
+        ):
+            if added:
+                instance.add_dynamic_partitions(definition.name, added)
+            for key in removed:
+                instance.delete_dynamic_partition(definition.name, key)
+
+
+def _latest(instance: dg.DagsterInstance, asset: str, partition: str) -> tuple[str | None, int]:
+    """The recorded source fingerprint of an asset partition and its record's storage id."""
+    result = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+    )
+    if not result.records:
+        return None, 0
+    record = result.records[0]
+    value = record.asset_materialization.metadata.get(SOURCE_FINGERPRINT)
+    return (value.value if value is not None else None), record.storage_id
+
+
+class _Planner:
+    def __init__(self, instance: dg.DagsterInstance, depth_model: str, include_missing: bool, run_key_prefix: str):
+        self.instance = instance
+        self.depth_model = depth_model
+        self.include_missing = include_missing
+        self.prefix = run_key_prefix
+
+    def _request(self, assets: list[str], partition_key, stale: list[tuple[str, str, int]]) -> dg.RunRequest:
+        # The key changes with each new materialization, so a failed run is not retried
+        # every tick, yet a later change back to an earlier state still runs.
+        marks = ",".join(f"{asset}@{storage_id}>{source}" for asset, source, storage_id in stale)
+        return dg.RunRequest(
+            run_key=f"{self.prefix}{partition_key}:{marks}",
+            asset_selection=[dg.AssetKey(asset) for asset in assets],
+            partition_key=partition_key,
+            tags={"parallax/reason": "inputs changed on disk"},
+        )
+
+    def scene_requests(self, spec: ProjectSpec) -> list[dg.RunRequest]:
+        requests = []
+        for scene in spec.scenes:
+            key = partitions.scene_key(spec.name, scene.id)
+            sources = {
+                "depth_map": recipes.depth_map_source(scene, self.depth_model),
+                "parallax_clip": recipes.parallax_clip_source(spec, scene),
+            }
+            stale = []
+            for asset, source in sources.items():
+                recorded, storage_id = _latest(self.instance, asset, str(key))
+                # A clip is made from the depth map: when the map is redone, so is the clip.
+                if stale or recorded != source:
+                    stale.append((asset, source, storage_id))
+            if stale:
+                requests.append(self._request([asset for asset, _, _ in stale], key, stale))
+        return requests
+
+    def project_requests(self, spec: ProjectSpec, scenes_requested: bool) -> list[dg.RunRequest]:
+        requests = []
+        checks = [
+            ("mixed_audio", recipes.mixed_audio_source(spec), True),
+            ("composed_video", recipes.composed_video_source(spec), not scenes_requested),
+        ]
+        requested = set()
+        for asset, source, upstream_current in checks:
+            recorded, storage_id = _latest(self.instance, asset, spec.name)
+            missing_ok = asset == "mixed_audio" or self.include_missing
+            if upstream_current and recorded != source and (recorded is not None or missing_ok):
+                requests.append(self._request([asset], spec.name, [(asset, source, storage_id)]))
+                requested.add(asset)
+        if not scenes_requested and not requested:
+            source = recipes.final_video_source(spec)
+            recorded, storage_id = _latest(self.instance, "final_video", spec.name)
+            if recorded != source and (recorded is not None or self.include_missing):
+                requests.append(self._request(["final_video"], spec.name, [("final_video", source, storage_id)]))
+        return requests
+
+
+def plan_changes(
+    library: ProjectLibrary,
+    instance: dg.DagsterInstance,
+    depth_model: str,
+    *,
+    include_missing: bool = False,
+    run_key_prefix: str = "",
+) -> Plan:
+    """Compare the projects folder with what the instance has recorded."""
+    plan = Plan()
+    planner = _Planner(instance, depth_model, include_missing, run_key_prefix)
+    known_projects = set(instance.get_dynamic_partitions(partitions.projects.name))
+    known_scenes = set(instance.get_dynamic_partitions(partitions.scenes.name))
+    folders = {folder.name: folder for folder in library.project_folders()}
+    scenes_in_use: set[str] = set()
+    for name in sorted(folders):
+        try:
+            spec = library.load(name)
+        except (ProjectError, OSError) as error:
+            # One broken project must not stop the others; its scenes stay registered.
+            plan.problems.append(str(error))
+            scenes_in_use |= known_scenes
+            continue
+        if name not in known_projects:
+            plan.new_projects.append(name)
+        for scene in spec.scenes:
+            scenes_in_use.add(scene.id)
+            if scene.id not in known_scenes and scene.id not in plan.new_scenes:
+                plan.new_scenes.append(scene.id)
+        scene_requests = planner.scene_requests(spec)
+        plan.run_requests += scene_requests
+        plan.run_requests += planner.project_requests(spec, scenes_requested=bool(scene_requests))
+    plan.gone_projects = sorted(known_projects - set(folders))
+    plan.gone_scenes = sorted(known_scenes - scenes_in_use)
+    return plan
+
+
+@dg.sensor(
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Notices new or changed images, depth maps, audio and project files under projects/.",
+)
+def projects_sensor(context: dg.SensorEvaluationContext, projects: ProjectLibrary, depth_model: DepthModel):
+    plan = plan_changes(projects, context.instance, depth_model.model)
+    for problem in plan.problems:
+        context.log.error(problem)
+    partition_requests = plan.partition_requests()
+    if not plan.run_requests and not partition_requests:
+        return dg.SkipReason("projects are up to date" + (f"; {len(plan.problems)} with errors" if plan.problems else ""))
+    return dg.SensorResult(run_requests=plan.run_requests, dynamic_partitions_requests=partition_requests)
+
+
+@dg.schedule(
+    cron_schedule="0 3 * * *",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Nightly full re-scan of projects/: catches what the sensor missed and retries failed work.",
+)
+def nightly_rescan(context: dg.ScheduleEvaluationContext, projects: ProjectLibrary, depth_model: DepthModel):
+    date = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    plan = plan_changes(
+        projects, context.instance, depth_model.model, include_missing=True, run_key_prefix=f"nightly-{date}:"
+    )
+    for problem in plan.problems:
+        context.log.error(problem)
+    # Schedules cannot return partition requests: register new keys directly.
+    plan.apply_partitions(context.instance)
+    return plan.run_requests or dg.SkipReason("projects are up to date")

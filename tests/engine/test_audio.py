@@ -1,0 +1,168 @@
+"""Audio decoding of real files made with PyAV, length fitting, placement and mixing."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from parallax_pipeline.engine.audio import (
+    SAMPLE_RATE,
+    decode_audio,
+    fit_length,
+    mix_tracks,
+    place,
+    read_wav,
+    write_wav,
+)
+from parallax_pipeline.engine.errors import MediaError
+
+
+def write_tone(path, codec, rate, layout, fmt, seconds=1.0, freq=440.0):
+    """Encode a 0.5-amplitude sine with PyAV; PyAV re-frames to the codec's frame size."""
+    n = round(seconds * rate)
+    channels = 1 if layout == "mono" else 2
+    wave = (0.5 * np.sin(2 * np.pi * freq * np.arange(n) / rate)).astype(np.float32)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate, layout=layout)
+        for pos in range(0, n, 1000):
+            block = np.tile(wave[pos : pos + 1000], (channels, 1))
+            if fmt == "s16":  # packed: one plane of interleaved samples
+                block = (block.T * 32767).astype(np.int16).reshape(1, -1)
+            elif fmt == "flt":
+                block = block.T.reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format=fmt, layout=layout)
+            frame.sample_rate, frame.pts, frame.time_base = rate, pos, Fraction(1, rate)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def dominant_frequency(x: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.argmax(spectrum)) * SAMPLE_RATE / len(x)
+
+
+FORMATS = [
+    # name, codec, source rate, layout, sample format, exact length?
+    ("tone.wav", "pcm_s16le", 22050, "mono", "s16", True),
+    ("tone.flac", "flac", 44100, "stereo", "s16", True),
+    ("tone.mp3", "libmp3lame", 44100, "stereo", "fltp", False),
+    ("tone.m4a", "aac", 44100, "stereo", "fltp", False),
+    ("tone.ogg", "libopus", 48000, "mono", "flt", False),
+]
+
+
+@pytest.mark.parametrize("name,codec,rate,layout,fmt,exact", FORMATS, ids=[f[0] for f in FORMATS])
+def test_decode_audio_any_format(tmp_path, name, codec, rate, layout, fmt, exact):
+    path = tmp_path / name
+    write_tone(path, codec, rate, layout, fmt)
+    samples = decode_audio(path)
+    assert samples.dtype == np.float32 and samples.shape[0] == 2
+    if exact:
+        assert samples.shape[1] == SAMPLE_RATE
+    else:
+        assert abs(samples.shape[1] - SAMPLE_RATE) <= SAMPLE_RATE // 100
+    assert dominant_frequency(samples[0]) == pytest.approx(440, abs=2)
+    # mono sources land on both channels at full level
+    np.testing.assert_allclose(samples[0], samples[1], atol=1e-3 if exact else 0.05)
+    mid = samples[:, SAMPLE_RATE // 4 : 3 * SAMPLE_RATE // 4]
+    assert np.abs(mid).max() == pytest.approx(0.5, abs=0.05)
+
+
+def test_decode_audio_bad_files(tmp_path):
+    corrupt = tmp_path / "voice.mp3"
+    corrupt.write_bytes(b"this is not audio at all\n" * 40)
+    with pytest.raises(MediaError, match=rf"^{corrupt}: "):
+        decode_audio(corrupt)
+    empty = tmp_path / "empty.wav"
+    empty.touch()
+    with pytest.raises(MediaError, match=rf"^{empty}: empty"):
+        decode_audio(empty)
+    missing = tmp_path / "missing.flac"
+    with pytest.raises(MediaError, match=rf"^{missing}: file not found"):
+        decode_audio(missing)
+
+
+def test_decode_audio_zero_samples(tmp_path):
+    path = tmp_path / "silent.wav"
+    write_wav(path, np.zeros((2, 0), np.float32))  # a valid WAV header with no data
+    with pytest.raises(MediaError, match=rf"^{path}: no audio samples"):
+        decode_audio(path)
+
+
+def test_wav_round_trip_is_exact_and_atomic(tmp_path):
+    rng = np.random.default_rng(1)
+    samples = (rng.standard_normal((2, 123_457)) * 0.3).astype(np.float32)
+    path = tmp_path / "mix.wav"
+    write_wav(path, samples)
+    np.testing.assert_array_equal(read_wav(path), samples)
+    assert [p.name for p in tmp_path.iterdir()] == ["mix.wav"]
+
+
+def test_fit_length_trim_and_pad():
+    x = np.ones((2, 100), np.float32)
+    assert fit_length(x, 40).shape == (2, 40)
+    padded = fit_length(x, 150)
+    assert padded.shape == (2, 150)
+    assert padded[:, :100].min() == 1 and padded[:, 100:].max() == 0
+
+
+def test_fit_length_loop_has_no_click_at_loop_points():
+    # 0.3 s of 440 Hz is not a whole number of periods: a plain repeat jumps at the seam.
+    n = int(0.3 * SAMPLE_RATE) + 37
+    t = np.arange(n) / SAMPLE_RATE
+    clip = np.stack([np.sin(2 * np.pi * 440 * t)] * 2).astype(np.float32) * 0.5
+    smooth = np.abs(np.diff(clip[0])).max()
+    naive = fit_length(clip, 5 * n, loop=True, crossfade=0)
+    assert np.abs(np.diff(naive[0])).max() > 5 * smooth  # the click we want to avoid
+    looped = fit_length(clip, 5 * n, loop=True)
+    assert looped.shape == (2, 5 * n)
+    assert np.abs(np.diff(looped[0])).max() < 1.5 * smooth
+    np.testing.assert_array_equal(looped[:, : n - 2400], clip[:, : n - 2400])
+    assert np.abs(looped).max() < 0.5 * np.sqrt(2) + 1e-3  # equal-power bound
+
+
+def test_fit_length_loops_a_very_short_clip():
+    clip = np.ones((2, 10), np.float32)
+    assert fit_length(clip, 10_000, loop=True).shape == (2, 10_000)
+
+
+def test_place_is_sample_exact_and_clipped_to_track():
+    track = np.zeros((2, 1000), np.float32)
+    clip = np.ones((2, 100), np.float32)
+    place(track, clip, 250, gain=0.5)
+    nz = np.flatnonzero(track[0])
+    assert (nz[0], nz[-1]) == (250, 349) and track[0, 250] == 0.5
+    place(track, clip, -40)  # only the last 60 samples fit
+    assert np.flatnonzero(track[1])[:2].tolist() == [0, 1] and track[1, 59] == 1 and track[1, 60] == 0
+    place(track, clip, 950)
+    assert track[0, 949] == 0 and track[0, 999] == 1
+    place(track, clip, 5000)  # entirely outside: no-op, no error
+
+
+def test_mix_tracks_relative_levels_and_peak_ceiling():
+    length = 3 * SAMPLE_RATE
+    voice = np.full((2, SAMPLE_RATE), 0.8, np.float32)
+    music = np.full((2, 4 * SAMPLE_RATE), 0.5, np.float32)  # trimmed, so its level is flat
+    fx = np.full((2, 4800), 0.6, np.float32)
+    mix = mix_tracks(length, [(0.5, voice, 1.0)], music, 0.25, [(2.0, fx, 0.5)])
+    assert mix.shape == (2, length) and mix.dtype == np.float32
+    assert np.abs(mix).max() <= 0.98 + 1e-6
+    music_level = mix[0, 100]
+    voice_level = mix[0, SAMPLE_RATE]  # voice + music
+    fx_level = mix[0, 2 * SAMPLE_RATE + 10]  # fx + music
+    assert voice_level / music_level == pytest.approx((0.8 + 0.125) / 0.125, rel=1e-3)
+    assert fx_level / music_level == pytest.approx((0.3 + 0.125) / 0.125, rel=1e-3)
+    assert mix[0, SAMPLE_RATE // 2 - 1] == music_level  # voice starts sample-exactly
+    assert mix[0, SAMPLE_RATE // 2] == voice_level
+
+    loud = mix_tracks(SAMPLE_RATE, [(0.0, voice * 2, 1.0), (0.0, voice, 1.0)], None, 0.0, [])
+    assert np.abs(loud).max() == pytest.approx(0.98, abs=1e-6)
+
+    looped = mix_tracks(length, [], music[:, : SAMPLE_RATE // 2], 0.5, [])
+    assert np.abs(looped[:, -100:]).min() > 0.2  # short music is looped to the end
+
+    quiet = mix_tracks(SAMPLE_RATE, [(0.0, voice * 0.5, 1.0)], None, 0.0, [])
+    assert np.abs(quiet).max() == pytest.approx(0.4)  # under the ceiling: untouched

@@ -1,0 +1,214 @@
+"""Real encodes and decodes with PyAV: VideoWriter, probe, read_frames, concat, mux."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from parallax_pipeline.engine.audio import SAMPLE_RATE, decode_audio, write_wav
+from parallax_pipeline.engine.compose import concat_clips
+from parallax_pipeline.engine.encode import (
+    VideoSettings,
+    VideoWriter,
+    encode_frames,
+    mux,
+    probe,
+    read_frames,
+)
+from parallax_pipeline.engine.errors import MediaError
+
+SMALL = VideoSettings(width=320, height=180, fps=24)
+
+
+def gradient(i: int, w: int = 320, h: int = 180) -> np.ndarray:
+    """A smooth colour gradient that moves 4 px per frame."""
+    x = np.arange(w)[None, :]
+    y = np.arange(h)[:, None]
+    frame = np.empty((h, w, 3), np.uint8)
+    frame[..., 0] = ((x + 4 * i) * 255 // (w + 200)) % 256
+    frame[..., 1] = y * 255 // h
+    frame[..., 2] = 255 - (x + y) * 255 // (w + h)
+    return frame
+
+
+def solid(rgb, n, w=320, h=180):
+    return [np.full((h, w, 3), rgb, np.uint8) for _ in range(n)]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255.0**2 / mse)
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name)
+
+
+def test_encode_generator_exact_frames_duration_and_quality(tmp_path):
+    out = tmp_path / "clip.mp4"
+    consumed = []
+
+    def frames():  # a generator: frames are produced lazily, one at a time
+        for i in range(48):
+            consumed.append(i)
+            yield gradient(i)
+
+    progress = []
+    n = encode_frames(frames(), out, SMALL, on_progress=progress.append, progress_every=20)
+    assert n == 48 and consumed == list(range(48))
+    assert progress == [20, 40, 48]
+
+    info = probe(out)
+    assert (info.width, info.height, info.frames) == (320, 180, 48)
+    assert info.fps == pytest.approx(24.0)
+    assert info.duration == pytest.approx(2.0, abs=1e-6)
+    assert info.audio_duration is None
+
+    decoded = list(read_frames(out))
+    assert len(decoded) == 48
+    assert min(psnr(gradient(i), f) for i, f in enumerate(decoded)) > 30
+    # faststart: the index (moov) precedes the media data (mdat)
+    head = out.read_bytes()
+    assert head.find(b"moov") < head.find(b"mdat")
+    assert leftovers(tmp_path) == []
+
+
+def test_writer_streams_frames_to_the_encoder(tmp_path):
+    # x264 emits packets once its lookahead is full and the muxer appends them: the
+    # temp file grows during the writes, i.e. frames are not held until close.
+    sizes = []
+    rng = np.random.default_rng(0)
+    with VideoWriter(tmp_path / "s.mp4", SMALL) as writer:
+        for _ in range(120):  # noise compresses badly: many KB per frame reach the file
+            writer.write(rng.integers(0, 256, (180, 320, 3), dtype=np.uint8))
+            sizes += [p.stat().st_size for p in tmp_path.glob(".s.tmp-*.mp4")]
+        assert writer.frames_written == 120
+        assert not (tmp_path / "s.mp4").exists()  # only the temp exists until close
+    assert sizes and sizes[-1] > sizes[0] > 0  # packets reached the file while writing
+    assert probe(tmp_path / "s.mp4").frames == 120
+
+
+@pytest.mark.parametrize("w,h", [(321, 180), (320, 181)])
+def test_odd_size_raises(w, h):
+    with pytest.raises(ValueError, match="even"):
+        VideoSettings(width=w, height=h, fps=24)
+
+
+def test_wrong_frame_shape_or_dtype_raises_and_cleans_up(tmp_path):
+    out = tmp_path / "bad.mp4"
+    with pytest.raises(ValueError, match="shape"):
+        with VideoWriter(out, SMALL) as writer:
+            writer.write(np.zeros((180, 322, 3), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        with VideoWriter(out, SMALL) as writer:
+            writer.write(np.zeros((180, 320, 3), np.float32))
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_exception_inside_with_leaves_nothing(tmp_path):
+    out = tmp_path / "broken.mp4"
+    with pytest.raises(RuntimeError, match="boom"):
+        with VideoWriter(out, SMALL) as writer:
+            for i in range(30):
+                writer.write(gradient(i))
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_zero_frames_raises_and_leaves_nothing(tmp_path):
+    with pytest.raises(ValueError, match="no frames"):
+        encode_frames(iter(()), tmp_path / "none.mp4", SMALL)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_rewrite_keeps_previous_file(tmp_path):
+    out = tmp_path / "keep.mp4"
+    encode_frames((gradient(i) for i in range(10)), out, SMALL)
+    before = out.read_bytes()
+
+    def failing():
+        yield gradient(0)
+        raise KeyError("scene 3")
+
+    with pytest.raises(KeyError):
+        encode_frames(failing(), out, SMALL)
+    assert out.read_bytes() == before and leftovers(tmp_path) == []
+
+
+def test_probe_rejects_unreadable_files(tmp_path):
+    bad = tmp_path / "junk.mp4"
+    bad.write_bytes(b"not a video" * 100)
+    with pytest.raises(MediaError, match=str(bad)):
+        probe(bad)
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    with pytest.raises(MediaError, match="empty"):
+        probe(empty)
+    with pytest.raises(MediaError, match="not found"):
+        probe(tmp_path / "missing.mp4")
+
+
+def test_concat_hard_cuts(tmp_path):
+    colours = [(220, 30, 30), (30, 220, 30), (30, 30, 220)]
+    counts = [10, 15, 20]
+    clips = []
+    for k, (rgb, n) in enumerate(zip(colours, counts)):
+        clips.append(tmp_path / f"c{k}.mp4")
+        encode_frames(solid(rgb, n), clips[-1], SMALL)
+    out = tmp_path / "all.mp4"
+    progress = []
+    assert concat_clips(clips, out, SMALL, on_progress=progress.append) == 45
+    assert progress == [10, 25, 45]
+    info = probe(out)
+    assert info.frames == 45 and info.duration == pytest.approx(45 / 24)
+
+    frames = list(read_frames(out))
+    owner = [int(np.argmax(f.reshape(-1, 3).mean(axis=0))) for f in frames]
+    assert owner == [0] * 10 + [1] * 15 + [2] * 20  # joins at frames 10 and 25 exactly
+
+
+def test_concat_rejects_clip_of_another_size(tmp_path):
+    good, odd = tmp_path / "good.mp4", tmp_path / "odd.mp4"
+    encode_frames(solid((0, 0, 0), 3), good, SMALL)
+    encode_frames(solid((0, 0, 0), 3, w=160, h=90), odd, VideoSettings(160, 90, 24))
+    out = tmp_path / "out.mp4"
+    with pytest.raises(MediaError, match=r"odd\.mp4.*160x90"):
+        concat_clips([good, odd], out, SMALL)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("audio_seconds", [2.5, 1.2])
+def test_mux_copies_video_and_fits_audio(tmp_path, audio_seconds):
+    video = tmp_path / "v.mp4"
+    encode_frames((gradient(i) for i in range(48)), video, SMALL)
+    t = np.arange(round(audio_seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    tone = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)]) * 0.5
+    wav = tmp_path / "a.wav"
+    write_wav(wav, tone.astype(np.float32))
+
+    out = tmp_path / "final.mp4"
+    info = mux(video, wav, out)
+    assert info == probe(out)
+    assert (info.frames, info.width, info.height) == (48, 320, 180)
+    assert info.duration == pytest.approx(2.0, abs=1e-6)
+    assert info.audio_duration == pytest.approx(2.0, abs=0.05)
+    assert (info.audio_rate, info.audio_channels) == (48_000, 2)
+
+    # The video is stream-copied: the packets are byte-identical to the source's.
+    assert _video_packets(out) == _video_packets(video)
+    # Audio is there (and silent after 1.2 s when padded).
+    audio = decode_audio(out)
+    assert np.abs(audio[:, : SAMPLE_RATE // 2]).max() > 0.3
+    if audio_seconds < 2:
+        assert np.abs(audio[:, round(1.3 * SAMPLE_RATE) : round(1.9 * SAMPLE_RATE)]).max() < 0.01
+    assert leftovers(tmp_path) == []
+
+
+def _video_packets(path):
+    import av
+
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(c.streams.video[0]) if p.size]
+
+
+

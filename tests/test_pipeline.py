@@ -1,0 +1,135 @@
+"""The whole pipeline on a real SQLite instance: end to end, incremental, bad input."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from parallax_pipeline.engine import encode
+from parallax_pipeline.runner import settle
+from parallax_pipeline.spec import load_project
+
+SCENE_ASSETS = {"depth_map", "parallax_clip"}
+
+
+def _assets(counter) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for (asset, partition), _ in counter.items():
+        found.setdefault(asset, set()).add(partition)
+    return found
+
+
+def test_demo_renders_end_to_end(studio):
+    project = studio.add_demo()
+    spec = load_project(project)
+    report = settle(studio.defs(), studio.instance)
+    assert report.succeeded, report.failures
+    video = studio.renders / "demo.mp4"
+    info = encode.probe(video)
+    assert (info.width, info.height) == spec.output.size
+    assert info.fps == pytest.approx(spec.output.fps)
+    assert abs(info.frames - spec.total_frames) <= 1
+    assert info.duration == pytest.approx(spec.duration, abs=1.0 / spec.output.fps)
+    assert info.audio_duration == pytest.approx(info.duration, abs=0.05)
+    assert info.audio_rate == 48_000 and info.audio_channels == 2
+    made = _assets(studio.materialized_since(0))
+    scene_keys = {f"demo|{scene.id}" for scene in spec.scenes}
+    assert made["depth_map"] == scene_keys and made["parallax_clip"] == scene_keys
+    assert made["composed_video"] == made["mixed_audio"] == made["final_video"] == {"demo"}
+
+
+def _edit_image(path):
+    image = cv2.imread(str(path))
+    cv2.rectangle(image, (40, 40), (200, 160), (0, 0, 255), -1)
+    cv2.imwrite(str(path), image)
+
+
+def _replace_music(path):
+    """A different music track in the same format (a lower tone, quieter)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libmp3lame", rate=44_100, layout="stereo")
+        t = np.arange(44_100 * 3) / 44_100
+        tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
+        frame.sample_rate = 44_100
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def test_only_what_changed_rematerialises(studio):
+    project = studio.add_demo()
+    spec = load_project(project)
+    defs = studio.defs()
+    assert settle(defs, studio.instance).succeeded
+
+    mark = studio.mark()
+    assert settle(defs, studio.instance).succeeded
+    assert studio.materialized_since(mark) == {}, "nothing changed, nothing may run"
+
+    changed = spec.scenes[1]
+    _edit_image(changed.image)
+    mark = studio.mark()
+    assert settle(defs, studio.instance).succeeded
+    made = _assets(studio.materialized_since(mark))
+    assert made == {
+        "depth_map": {f"demo|{changed.id}"},
+        "parallax_clip": {f"demo|{changed.id}"},
+        "composed_video": {"demo"},
+        "final_video": {"demo"},
+    }
+
+    _replace_music(spec.audio.music)
+    mark = studio.mark()
+    assert settle(defs, studio.instance).succeeded
+    assert _assets(studio.materialized_since(mark)) == {"mixed_audio": {"demo"}, "final_video": {"demo"}}
+
+    mark = studio.mark()
+    assert settle(defs, studio.instance).succeeded
+    assert studio.materialized_since(mark) == {}
+
+
+def test_corrupt_image_fails_only_its_scene(studio):
+    project = studio.add_demo()
+    spec = load_project(project)
+    defs = studio.defs()
+    assert settle(defs, studio.instance).succeeded
+    store = defs.resources["artifacts"].open()
+    broken = spec.scenes[2]
+    before = {scene.id: store.load("parallax_clip", f"demo|{scene.id}") for scene in spec.scenes}
+    broken.image.write_bytes(b"this is not a jpeg at all")
+
+    report = settle(defs, studio.instance)
+    assert len(report.failures) >= 1
+    assert any(str(broken.image) in failure for failure in report.failures), report.failures
+    # The other scenes' artifacts are untouched; the broken scene keeps its last good clip.
+    for scene_id, artifact in before.items():
+        assert store.load("parallax_clip", f"demo|{scene_id}") == artifact
+        assert all(path.is_file() for path in artifact.files.values())
+    assert (studio.renders / "demo.mp4").is_file()
+
+
+def test_invalid_project_file_fails_only_its_project(studio):
+    studio.add_demo("good")
+    bad = studio.add_demo("bad")
+    (bad / "project.yaml").write_text("output:\n  fps: 17\n")
+    report = settle(studio.defs(), studio.instance)
+    assert report.failures == []
+    assert len(report.problems) == 1
+    assert str(bad / "project.yaml") in report.problems[0] and "output.fps" in report.problems[0]
+    assert (studio.renders / "good.mp4").is_file() and not (studio.renders / "bad.mp4").exists()
+
+
+def test_path_escaping_the_project_is_refused(studio):
+    studio.add_demo("good")
+    bad = studio.add_demo("escape")
+    (studio.projects / "secret.png").write_bytes(b"")
+    (bad / "project.yaml").write_text("scenes:\n  - {id: one, image: ../secret.png}\n")
+    report = settle(studio.defs(), studio.instance)
+    assert len(report.problems) == 1
+    assert "escapes the project folder" in report.problems[0] and "scenes.0.image" in report.problems[0]
+    assert (studio.renders / "good.mp4").is_file()

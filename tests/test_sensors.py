@@ -1,0 +1,79 @@
+"""The projects sensor, evaluated for real against a SQLite instance."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from parallax_pipeline.runner import settle
+from tests.conftest import add_scene, write_small_project
+
+
+def evaluate(studio, defs):
+    sensor = defs.get_sensor_def("projects_sensor")
+    with dg.build_sensor_context(instance=studio.instance, definitions=defs, resources=defs.resources) as context:
+        return sensor(context)
+
+
+def _requests(result) -> set[tuple[frozenset[str], str]]:
+    return {
+        (frozenset(key.to_user_string() for key in request.asset_selection), str(request.partition_key))
+        for request in result.run_requests
+    }
+
+
+def _partition_changes(result) -> dict[str, tuple[str, set[str]]]:
+    changes = {}
+    for request in result.dynamic_partitions_requests:
+        kind = "add" if isinstance(request, dg.AddDynamicPartitionsRequest) else "delete"
+        changes.setdefault(request.partitions_def_name, []).append((kind, set(request.partition_keys)))
+    return changes
+
+
+def test_new_project_folder_is_registered_and_rendered(studio):
+    defs = studio.defs()
+    assert isinstance(evaluate(studio, defs), dg.SkipReason)
+
+    write_small_project(studio.projects / "trip", ["alpha", "beta"])
+    result = evaluate(studio, defs)
+    assert _partition_changes(result) == {
+        "projects": [("add", {"trip"})],
+        "scenes": [("add", {"alpha", "beta"})],
+    }
+    both = frozenset({"depth_map", "parallax_clip"})
+    assert _requests(result) == {
+        (both, "trip|alpha"),
+        (both, "trip|beta"),
+        (frozenset({"mixed_audio"}), "trip"),
+    }
+
+
+def test_added_image_renders_only_the_new_scene(studio):
+    folder = write_small_project(studio.projects / "trip", ["alpha", "beta"])
+    defs = studio.defs()
+    assert settle(defs, studio.instance).succeeded
+    assert isinstance(evaluate(studio, defs), dg.SkipReason)
+
+    add_scene(folder, "gamma", "01-valley")
+    result = evaluate(studio, defs)
+    assert _partition_changes(result) == {"scenes": [("add", {"gamma"})]}
+    # The soundtrack follows the picture's length, so it is remixed too.
+    assert _requests(result) == {
+        (frozenset({"depth_map", "parallax_clip"}), "trip|gamma"),
+        (frozenset({"mixed_audio"}), "trip"),
+    }
+
+
+def test_removed_image_recomposes_the_project(studio):
+    folder = write_small_project(studio.projects / "trip", ["alpha", "beta", "gamma"])
+    defs = studio.defs()
+    assert settle(defs, studio.instance).succeeded
+
+    next((folder / "images").glob("beta.*")).unlink()
+    result = evaluate(studio, defs)
+    assert _partition_changes(result) == {"scenes": [("delete", {"beta"})]}
+    assert _requests(result) == {(frozenset({"composed_video"}), "trip"), (frozenset({"mixed_audio"}), "trip")}
+
+    mark = studio.mark()
+    assert settle(defs, studio.instance).succeeded
+    made = {asset for asset, _ in studio.materialized_since(mark)}
+    assert made == {"composed_video", "mixed_audio", "final_video"}
