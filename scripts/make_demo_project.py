@@ -55,7 +55,7 @@ SCENE_DURATION = 4.0
 SKY = 0.05
 """Disparity of the sky / farthest background in every scene (0 = infinitely far)."""
 
-VOICE_RATE = 22_050  # espeak-ng's native rate: kept as is, no resampling needed
+VOICE_RATE = 22_050  # espeak-ng's native rate, so normally no resampling is needed
 MUSIC_RATE = 44_100
 SFX_RATE = 48_000
 MUSIC_BITRATE = 128_000
@@ -90,8 +90,9 @@ class Canvas:
         new, old = disparity[mask], self.disparity[mask]
         if new.size and (new.min() < 0.0 or new.max() > 1.0):
             raise ValueError(f"layer {name!r}: disparity outside [0, 1]")
-        if np.any(new < old - 1e-9):
-            raise ValueError(f"layer {name!r} is painted over a nearer surface in {np.sum(new < old - 1e-9)} pixels")
+        behind = np.count_nonzero(new < old - 1e-9)
+        if behind:
+            raise ValueError(f"layer {name!r} would be painted over a nearer surface in {behind} pixels")
         self.rgb[mask] = color[mask]
         self.disparity[mask] = new
 
@@ -104,9 +105,13 @@ class Canvas:
 
 
 def pixel_grid() -> tuple[np.ndarray, np.ndarray]:
-    """Row (y) and column (x) coordinates of every pixel, as float32 arrays."""
+    """Row (y) and column (x) coordinates of every pixel, as float64 arrays.
+
+    float64 on purpose: disparities computed from them are compared for "nearer than",
+    and float32 rounding would make a surface a hair nearer than the one it stands on.
+    """
     yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
-    return yy.astype(np.float32), xx.astype(np.float32)
+    return yy.astype(np.float64), xx.astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -253,12 +258,33 @@ def ellipse_profile(yy, xx, cx, cy, rx, ry) -> np.ndarray:
     return np.where(r2 <= 1.0, np.sqrt(np.maximum(1.0 - r2, 0.0)), np.nan)
 
 
+def boulder(canvas: Canvas, ground: Ground, yy, xx, rng, ellipse, disparity_range, color: str) -> None:
+    """A rounded rock: an elliptical dome, nearest in the middle, lit from the upper left.
+
+    `ellipse` is (cx, cy, rx, ry) in pixels; the rim lies at the first disparity of
+    `disparity_range` and the top of the dome at the second.
+    """
+    cx, cy, rx, ry = ellipse
+    dome = ellipse_profile(yy, xx, cx, cy, rx, ry)
+    inside = ~np.isnan(dome)
+    dome = np.nan_to_num(dome)
+    rim, top = disparity_range
+    disparity = np.where(inside, rim + (top - rim) * dome, 0.0)
+    # Lambert shading from the dome's normal (x, y, height), light low from the left.
+    normal = np.stack([(xx - cx) / rx, (yy - cy) / ry, dome], axis=-1)
+    light = np.array([-0.75, -0.35, 0.55]) / np.linalg.norm([-0.75, -0.35, 0.55])
+    lambert = np.clip(normal @ light, 0.0, 1.0)
+    shade = (0.25 + 0.95 * lambert)[..., None]
+    texture = textured(color, fractal_noise(rng, canvas.shape, 10, 4), 0.5) * shade
+    canvas.paint("boulder", standing(inside, disparity, ground, yy), texture, disparity)
+
+
 def conifer(canvas: Canvas, ground: Ground, yy, xx, rng, x: float, d: float, haze: str, strength: float) -> None:
     """A fir tree standing on `ground` at disparity `d`: a trunk under stacked triangles."""
     base = ground.row_at(d)
     height = 330.0 * d * rng.uniform(0.8, 1.2)
     half = 0.22 * height
-    trunk = polygon_mask([(x - 0.03 * height, base), (x + 0.03 * height, base), (x + 0.03 * height, base - 0.3 * height), (x - 0.03 * height, base - 0.3 * height)])
+    trunk = (np.abs(xx - x) <= 0.03 * height) & (yy >= base - 0.3 * height)  # cut at its foot by `standing`
     canvas.paint("fir trunk", standing(trunk, d, ground, yy), aerial(rgb("#4a3322"), d, haze, strength), d)
     leaves = np.zeros_like(trunk)
     for tier in range(3):  # three overlapping tiers read as a fir, one triangle as a cone
@@ -303,15 +329,16 @@ def build_valley(rng: np.random.Generator) -> Canvas:
     floor = palette[field] * (0.8 + 0.25 * rows * ground.detail(yy)[..., 0] + 0.15 * grain)[..., None]
     river = np.abs(across - 0.9 * np.sin(along * 0.45) - 0.3) < 0.12
     floor[river] = mix(rgb("#9cc4d8"), rgb("#ffe6c0"), 0.3 * grain)[river]
-    canvas.paint("valley floor", ground.mask(yy), aerial(floor, ground.disparity(yy), haze, 0.75), ground.disparity(yy))
+    d_floor = ground.disparity(yy)
+    canvas.paint("valley floor", ground.mask(yy), aerial(floor, d_floor, haze, 0.75), d_floor)
 
     # Far mountains: a jagged ridge, snow on the peaks, haze-blue.
     d = 0.12
     top = 105 + 110 * ridge(rng, 160)
     rock = fractal_noise(rng, canvas.shape, 12, 4)
     mountain = textured("#6c6f8c", rock, 0.5)
-    snow = yy < top[None, :] + 18 + 25 * rock
-    mountain[snow & (top[None, :] < 170)] = textured("#f3ece8", rock, 0.2)[snow & (top[None, :] < 170)]
+    snow = yy < 150 + 30 * rock  # a ragged snow line at one height across the range
+    mountain[snow] = textured("#f3ece8", rock, 0.2)[snow]
     canvas.paint("mountains", standing(yy >= top[None, :], d, ground, yy), aerial(mountain, d, haze, 0.6), d)
 
     # Green hills on both sides; a dip in the middle leaves the valley open.
@@ -321,21 +348,30 @@ def build_valley(rng: np.random.Generator) -> Canvas:
     canvas.paint("hills", standing(yy >= top[None, :], d, ground, yy), aerial(hills, d, haze, 0.6), d)
 
     # Firs at a few distances, farthest first (painter's order).
-    for x, d in sorted([(120, 0.33), (205, 0.38), (720, 0.36), (800, 0.45), (880, 0.55), (330, 0.62)], key=lambda t: t[1]):
+    firs = [(120, 0.33), (205, 0.38), (720, 0.36), (800, 0.45), (880, 0.55), (330, 0.62)]
+    for x, d in sorted(firs, key=lambda fir: fir[1]):
         conifer(canvas, ground, yy, xx, rng, x, d, haze, 0.6)
 
     # Foreground: a boulder bottom left and thin blades of grass bottom right.
-    dome = ellipse_profile(yy, xx, 150, 590, 230, 150)
-    d_rock = np.where(np.isnan(dome), 0.0, 0.86 + 0.12 * np.nan_to_num(dome))
-    boulder = textured("#7b7168", 0.6 * fractal_noise(rng, canvas.shape, 10, 4) + 0.4 * np.nan_to_num(dome), 0.7)
-    canvas.paint("boulder", standing(~np.isnan(dome), d_rock, ground, yy), boulder, d_rock)
+    boulder(canvas, ground, yy, xx, rng, (150, 590, 230, 150), (0.86, 0.98), "#8a7f74")
     blades = np.stack([rng.uniform(560, 950, 40), rng.uniform(505, HEIGHT + 10, 40)], axis=1)
     for base_x, base_y in blades[np.argsort(blades[:, 1])]:  # farther (higher) blades first
-        d = float(ground.disparity(np.float32(min(base_y, HEIGHT - 1))))
+        d = float(ground.disparity(min(base_y, HEIGHT - 1)))
         tip = (base_x + rng.uniform(-30, 30), base_y - rng.uniform(70, 150))
         color = mix(rgb("#4d7a2a"), rgb("#c7c06a"), rng.uniform(0, 1))
         canvas.paint("grass", standing(line_mask((base_x, base_y), tip, 3), d, ground, yy), color, d)
     return canvas
+
+
+def paint_trunk(canvas, ground, yy, xx, bark, x, half_width, d, haze, strength) -> None:
+    """A round trunk from above the frame down to the ground, bulging towards the camera."""
+    across = (xx - x) / half_width
+    inside = np.abs(across) <= 1.0
+    roundness = np.sqrt(np.clip(1.0 - across**2, 0.0, 1.0))
+    disparity = np.minimum(d + 0.02 * d * roundness, 1.0)
+    shading = 0.45 + 0.55 * np.clip(0.6 * roundness - 0.4 * across, 0.0, 1.0)  # lit from the left
+    color = textured("#5e4a38", bark, 0.6) * shading[..., None]
+    canvas.paint("trunk", standing(inside, disparity, ground, yy), aerial(color, d, haze, strength), disparity)
 
 
 def build_forest(rng: np.random.Generator) -> Canvas:
@@ -355,7 +391,8 @@ def build_forest(rng: np.random.Generator) -> Canvas:
     floor = mix(rgb("#4d5a2c"), rgb("#7a6a3c"), litter * ground.detail(yy)[..., 0])
     path = np.abs(across - 0.5 * np.sin(along * 0.6)) < 0.55
     floor[path] = textured("#a3906a", litter, 0.35)[path]
-    canvas.paint("forest floor", ground.mask(yy), aerial(floor, ground.disparity(yy), haze, 0.9), ground.disparity(yy))
+    d_floor = ground.disparity(yy)
+    canvas.paint("forest floor", ground.mask(yy), aerial(floor, d_floor, haze, 0.9), d_floor)
 
     # Far tree line: a jagged canopy edge over thin hazy trunks.
     d = 0.12
@@ -376,15 +413,15 @@ def build_forest(rng: np.random.Generator) -> Canvas:
     bark = fractal_noise(rng, (HEIGHT, WIDTH // 8), 4, 3)
     bark = cv2.resize(bark, (WIDTH, HEIGHT))  # stretched along y: vertical bark furrows
     for x, d in [(90, 0.24), (610, 0.28), (300, 0.34), (860, 0.4), (470, 0.5), (150, 0.62)]:
-        canvas_trunk(canvas, ground, yy, xx, bark, x, 70 * d, d, haze, 0.9)
+        paint_trunk(canvas, ground, yy, xx, bark, x, 70 * d, d, haze, 0.9)
 
     # The thin trunk in front: the hardest case for a parallax renderer's occlusion edges.
-    canvas_trunk(canvas, ground, yy, xx, bark, 735, 13, 0.9, haze, 0.0)
+    paint_trunk(canvas, ground, yy, xx, bark, 735, 13, 0.9, haze, 0.0)
 
-    # Ferns in the near left corner: fans of thin fronds.
-    for cx in (60, 170, 260):
-        base_y = HEIGHT - 1 - rng.uniform(0, 12)
-        d = float(ground.disparity(np.float32(base_y)))
+    # Ferns in the near left corner: fans of thin fronds. They overlap, so farther first.
+    feet = HEIGHT - 1 - rng.uniform(0, 12, 3)
+    for cx, base_y in sorted(zip((60, 170, 260), feet), key=lambda fern: fern[1]):
+        d = float(ground.disparity(base_y))
         fern = np.zeros(canvas.shape, bool)
         for angle in np.linspace(-1.2, 1.2, 9) + rng.uniform(-0.1, 0.1, 9):
             length = rng.uniform(90, 150)
@@ -393,15 +430,26 @@ def build_forest(rng: np.random.Generator) -> Canvas:
     return canvas
 
 
-def canvas_trunk(canvas, ground, yy, xx, bark, x, half_width, d, haze, strength) -> None:
-    """A round trunk from above the frame down to the ground, bulging towards the camera."""
-    across = (xx - x) / half_width
-    inside = np.abs(across) <= 1.0
-    roundness = np.sqrt(np.clip(1.0 - across**2, 0.0, 1.0))
-    disparity = np.minimum(d + 0.02 * d * roundness, 1.0)
-    shading = 0.45 + 0.55 * np.clip(0.6 * roundness - 0.4 * across, 0.0, 1.0)  # lit from the left
-    color = textured("#5e4a38", bark, 0.6) * shading[..., None]
-    canvas.paint("trunk", standing(inside, disparity, ground, yy), aerial(color, d, haze, strength), disparity)
+def paint_facades(canvas, ground, yy, xx, rng, side, d_facade, haze, grain) -> None:
+    """One side of the street: buildings of varying height with a grid of windows, some lit."""
+    horizon = ground.horizon
+    foot = ground.row_at(d_facade)  # where each column of the facade meets the street
+    scale = np.maximum(foot - horizon, 1e-3)  # pixels per camera height at this distance
+    along = (HEIGHT - horizon) / scale  # distance along the street
+    up = (foot - yy) / scale  # height above the street, in camera heights
+    # Buildings are 6 units long; each has its own height (in camera heights) and colour.
+    building = np.floor(along / 6.0).astype(int) % 32
+    heights = rng.uniform(2.0, 5.5, 32)
+    colors = np.array([rgb(c) for c in ("#7a5a58", "#5f5a6e", "#8a6d5a", "#6a6a74", "#755f6b")])
+    tints = rng.integers(0, len(colors), 32)
+    in_facade = (up <= heights[building]) & (d_facade > 0.14) & (side * (xx - WIDTH / 2) > 0)
+    window = ((along * 1.2) % 1.0 < 0.55) & ((up * 1.4) % 1.0 < 0.5) & (up > 0.8) & (up < heights[building] - 0.3)
+    lit_table = rng.random((256, 64)) > 0.55
+    lit = lit_table[np.floor(along * 1.2).astype(int) % 256, np.floor(up * 1.4).astype(int) % 64]
+    color = colors[tints[building]] * (0.85 + 0.3 * grain)[..., None]
+    color[window] = np.where(lit[window][:, None], rgb("#ffd27a"), rgb("#2a2838"))
+    color = aerial(color, d_facade, haze, 0.5)
+    canvas.paint(f"facades {side:+d}", standing(in_facade, d_facade, ground, yy), color, d_facade)
 
 
 def build_city(rng: np.random.Generator) -> Canvas:
@@ -428,7 +476,8 @@ def build_city(rng: np.random.Generator) -> Canvas:
     pavement = np.abs(across) > 2.2
     street[pavement] = textured("#6d6470", asphalt, 0.3)[pavement]
     street[(np.abs(across) > 2.15) & ~pavement] = rgb("#9a929c")
-    canvas.paint("street", ground.mask(yy), aerial(street, ground.disparity(yy), haze, 0.5), ground.disparity(yy))
+    d_street = ground.disparity(yy)
+    canvas.paint("street", ground.mask(yy), aerial(street, d_street, haze, 0.5), d_street)
 
     # Far skyline: blocks of random width and height, a few lit windows.
     d = 0.1
@@ -462,27 +511,6 @@ def build_city(rng: np.random.Generator) -> Canvas:
     return canvas
 
 
-def paint_facades(canvas, ground, yy, xx, rng, side, d_facade, haze, grain) -> None:
-    """One side of the street: buildings of varying height with a grid of windows, some lit."""
-    horizon = ground.horizon
-    foot = ground.horizon + (d_facade - ground.far) / (ground.near - ground.far) * (HEIGHT - 1 - horizon)
-    scale = np.maximum(foot - horizon, 1e-3)  # pixels per camera height at this distance
-    along = (HEIGHT - horizon) / scale  # distance along the street
-    up = (foot - yy) / scale  # height above the street, in camera heights
-    # Buildings are 6 units long; each has its own height (in camera heights) and colour.
-    building = np.floor(along / 6.0).astype(int) % 32
-    heights = rng.uniform(3.0, 8.0, 32)
-    colors = np.array([rgb(c) for c in ("#7a5a58", "#5f5a6e", "#8a6d5a", "#6a6a74", "#755f6b")])
-    tints = rng.integers(0, len(colors), 32)
-    in_facade = (up <= heights[building]) & (d_facade > 0.14) & (side * (xx - WIDTH / 2) > 0)
-    window = ((along * 1.2) % 1.0 < 0.55) & ((up * 1.4) % 1.0 < 0.5) & (up > 0.8) & (up < heights[building] - 0.3)
-    lit_table = rng.random((256, 64)) > 0.55
-    lit = lit_table[np.floor(along * 1.2).astype(int) % 256, np.floor(up * 1.4).astype(int) % 64]
-    color = colors[tints[building]] * (0.85 + 0.3 * grain)[..., None]
-    color[window] = np.where(lit[window][:, None], rgb("#ffd27a"), rgb("#2a2838"))
-    canvas.paint(f"facades {side:+d}", standing(in_facade, d_facade, ground, yy), aerial(color, d_facade, haze, 0.5), d_facade)
-
-
 def build_coast(rng: np.random.Generator) -> Canvas:
     """A sunny coast: sea to the horizon, an island with a lighthouse, a cliff, a beach, a post."""
     yy, xx = pixel_grid()
@@ -492,9 +520,11 @@ def build_coast(rng: np.random.Generator) -> Canvas:
 
     sky = vertical_gradient([(0, "#3f7fcf"), (240, "#cfe4f4")])
     canvas.paint("sky", np.ones(canvas.shape, bool), sky, SKY)
-    puffs = fractal_noise(rng, canvas.shape, 40, 5)
-    clouds = (puffs > 0.62) & (yy < 200 - 60 * puffs)
-    canvas.paint("clouds", clouds, mix(rgb("#c9d8e8"), rgb("#ffffff"), smoothstep(0.62, 0.8, puffs)), 0.07)
+    # Fair-weather clouds: broad noise stretched sideways, thinning out towards the horizon.
+    puffs = cv2.resize(fractal_noise(rng, (HEIGHT, WIDTH // 3), 20, 4, gain=0.45), (WIDTH, HEIGHT))
+    clouds = (puffs > 0.58 + 0.4 * smoothstep(80, 200, yy)) & (yy < 200)
+    shade = mix(rgb("#ffffff"), rgb("#a9bcd4"), np.clip(1.6 * (0.8 - puffs), 0, 1))  # thin edges darker
+    canvas.paint("clouds", clouds, shade, 0.07)
 
     # Sea and beach: one plane; the shoreline is a wavy line across it.
     across, along = ground.coords(yy, xx)
@@ -522,7 +552,8 @@ def build_coast(rng: np.random.Generator) -> Canvas:
     # Gulls: small dark "v" shapes floating in front of the sky.
     for _ in range(4):
         gx, gy, size = rng.uniform(300, 620), rng.uniform(60, 170), rng.uniform(6, 11)
-        gull = line_mask((gx - size, gy - size / 2), (gx, gy), 2) | line_mask((gx, gy), (gx + size, gy - size / 2), 2)
+        gull = line_mask((gx - size, gy - size / 2), (gx, gy), 2)
+        gull |= line_mask((gx, gy), (gx + size, gy - size / 2), 2)
         canvas.paint("gull", gull, rgb("#3a3a44"), 0.2)
 
     # A cliff on the left, slanted in depth: near at the frame edge, farther to the right.
@@ -545,10 +576,7 @@ def build_coast(rng: np.random.Generator) -> Canvas:
     canvas.paint("post", standing(post, d, ground, yy), wood, d)
 
     # A rounded rock in the bottom right corner, closest of all.
-    dome = ellipse_profile(yy, xx, 850, 575, 200, 120)
-    d_rock = np.where(np.isnan(dome), 0.0, 0.88 + 0.12 * np.nan_to_num(dome))
-    color = textured("#6b6660", 0.6 * fractal_noise(rng, canvas.shape, 10, 4) + 0.4 * np.nan_to_num(dome), 0.7)
-    canvas.paint("rock", standing(~np.isnan(dome), d_rock, ground, yy), color, d_rock)
+    boulder(canvas, ground, yy, xx, rng, (850, 575, 200, 120), (0.88, 1.0), "#7a746c")
     return canvas
 
 
@@ -569,13 +597,6 @@ SCENES = (
     SceneDef("03-city", build_city, "circle", "The city lights come on at dusk."),
     SceneDef("04-coast", build_coast, "dolly_out", "Waves roll in along the coast."),
 )
-
-
-def scene_by_id(scene_id: str) -> SceneDef:
-    for scene in SCENES:
-        if scene.id == scene_id:
-            return scene
-    raise KeyError(scene_id)
 
 
 def render_scene(scene_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -639,6 +660,14 @@ def fade(samples: np.ndarray, rate: int, seconds: float = 0.01) -> np.ndarray:
     return out
 
 
+def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Linear-interpolation resampling; enough for a synthetic voice (only used if espeak's rate changes)."""
+    if rate == target:
+        return samples
+    times = np.arange(int(len(samples) * target / rate)) / target
+    return np.interp(times, np.arange(len(samples)) / rate, samples).astype(np.float32)
+
+
 def speak(text: str, path: Path) -> float:
     """Say `text` with espeak-ng into a clean mono 16-bit WAV at `path`; returns its duration.
 
@@ -650,6 +679,7 @@ def speak(text: str, path: Path) -> float:
         raw = Path(scratch) / "raw.wav"
         subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(raw), text], check=True)
         samples, rate = read_wav(raw)
+    samples, rate = resample(samples, rate, VOICE_RATE), VOICE_RATE
     voiced = np.flatnonzero(np.abs(samples) > 0.01)
     start = max(0, voiced[0] - int(0.05 * rate))
     end = min(len(samples), voiced[-1] + int(0.25 * rate))
@@ -660,6 +690,15 @@ def speak(text: str, path: Path) -> float:
 
 def midi_hz(note: float) -> float:
     return 440.0 * 2.0 ** ((note - 69) / 12.0)
+
+
+def loop_hz(note: float, loop_seconds: float) -> float:
+    """The pitch of `note`, nudged (by under 2 cents here) to a whole number of cycles per loop.
+
+    A tone whose cycles fit the loop exactly ends in the phase it starts with, so a
+    sustained pad does not click where the music loops back to its start.
+    """
+    return round(midi_hz(note) * loop_seconds) / loop_seconds
 
 
 def triangle_tone(freq: float, t: np.ndarray) -> np.ndarray:
@@ -685,45 +724,48 @@ def circular_reverb(signal: np.ndarray, rng: np.random.Generator, rate: int, sec
 
 
 def synth_music(rate: int = MUSIC_RATE) -> np.ndarray:
-    """An 8 s loop at 120 bpm: I-vi-IV-V in C with pads, bass and an arpeggio; (2, n) float32 stereo."""
+    """An 8 s loop at 120 bpm: I-vi-IV-V in C with pads, bass and an arpeggio; (2, n) float32 stereo.
+
+    Everything is computed on wrapped time (modulo the loop length), so notes ringing
+    over the end continue at the start and the file loops without a seam.
+    """
     rng = np.random.default_rng([SEED, 100])
-    bar = 2.0  # seconds per chord
-    chords = [(48, 52, 55, 60), (45, 52, 57, 60), (41, 53, 57, 60), (43, 50, 55, 59)]  # C Am F G
-    n = int(len(chords) * bar * rate)
+    bar = 2.0  # seconds per chord: one 4/4 bar at 120 bpm
+    chords = [(48, 52, 55, 60), (45, 52, 57, 60), (41, 53, 57, 60), (43, 50, 55, 59)]  # C Am F G (MIDI)
+    loop = len(chords) * bar
+    n = int(loop * rate)
     t = np.arange(n) / rate
     left, right = np.zeros(n), np.zeros(n)
 
     for index, chord in enumerate(chords):
         start = index * bar
-        # Pad envelope: a raised-cosine swell over the bar plus a little overlap either
-        # side; computed on wrapped time so the last chord fades into the first.
-        local = (t - start + bar / 2) % (len(chords) * bar) - bar / 2
-        envelope = np.where(np.abs(local - bar / 2) < bar * 0.75, np.cos(np.pi * (local - bar / 2) / (bar * 1.5)) ** 2, 0.0)
+        # Pad and bass: a raised-cosine swell over the bar, overlapping its neighbours by a
+        # quarter bar either side (the last chord's tail wraps round under the first).
+        local = (t - start + bar / 2) % loop - bar
+        envelope = np.where(np.abs(local) < 0.75 * bar, np.cos(np.pi * local / (1.5 * bar)) ** 2, 0.0)
         for note in chord[1:]:
-            for channel, cents in ((left, -4.0), (right, 4.0)):  # detune L/R for width
-                freq = midi_hz(note + 12 + cents / 100)
+            for channel, cents in ((left, -4.0), (right, 4.0)):  # detuned left/right: width
+                freq = loop_hz(note + 12 + cents / 100, loop)
                 channel += 0.09 * envelope * (0.6 * np.sin(2 * np.pi * freq * t) + 0.4 * triangle_tone(freq, t))
-        # Bass: the chord root, soft sine.
-        bass = 0.22 * envelope * np.sin(2 * np.pi * midi_hz(chord[0]) * t)
+        bass = 0.22 * envelope * np.sin(2 * np.pi * loop_hz(chord[0], loop) * t)
         left += bass
         right += bass
-        # Arpeggio: eighth notes up and down the chord an octave above the pad.
-        pattern = [chord[0] + 24, chord[1] + 24, chord[2] + 24, chord[3] + 24, chord[2] + 36, chord[3] + 24, chord[2] + 24, chord[1] + 24]
+
+        # Arpeggio: eighth notes up and down the chord, two octaves above it, plucked.
+        pattern = [chord[0], chord[1], chord[2], chord[3], chord[2] + 12, chord[3], chord[2], chord[1]]
         for step, note in enumerate(pattern):
-            onset = start + step * bar / 8
-            since = t - onset
-            on = since >= 0
-            pluck = np.where(on, np.exp(-np.maximum(since, 0) / 0.22) * np.minimum(np.maximum(since, 0) / 0.004, 1.0), 0.0)
-            freq = midi_hz(note)
+            since = (t - start - step * bar / 8) % loop  # seconds since this note was struck
+            pluck = np.exp(-since / 0.22) * np.minimum(since / 0.004, 1.0)
+            freq = midi_hz(note + 24)
             tone = pluck * (np.sin(2 * np.pi * freq * since) + 0.25 * np.sin(4 * np.pi * freq * since))
             pan = 0.5 + 0.3 * np.sin(step * np.pi / 4)  # the arpeggio drifts across the stereo field
             left += 0.12 * (1 - pan) * tone
             right += 0.12 * pan * tone
 
-    stereo = np.stack([left, right])
-    wet = np.stack([circular_reverb(stereo[0], rng, rate, 1.5), circular_reverb(stereo[1], rng, rate, 1.5)])
-    mixed = 0.8 * stereo + 0.35 * wet
-    # Mastered loud, like a raw music file: the pipeline is what turns it down under speech.
+    dry = np.stack([left, right])
+    wet = np.stack([circular_reverb(channel, rng, rate, 1.5) for channel in dry])
+    mixed = 0.8 * dry + 0.35 * wet
+    # Mastered loud, like a raw music file: turning it down under speech is the pipeline's job.
     return peak_normalize(mixed, -1.0).astype(np.float32)
 
 
@@ -752,13 +794,13 @@ def synth_whoosh(rate: int = SFX_RATE, seconds: float = 0.6) -> np.ndarray:
     noise = rng.standard_normal(n)
     centre = 250.0 * (14.0 ** np.sin(np.pi * phase**0.8))  # 250 Hz -> 3.5 kHz -> 250 Hz
     # Chamberlin state-variable filter, one sample at a time (it is time varying).
+    coefficient = (2.0 * np.sin(np.pi * centre / rate)).tolist()
     out = np.zeros(n)
     low = band = 0.0
-    damping = 0.6
-    for i in range(n):
-        f = 2.0 * np.sin(np.pi * centre[i] / rate)
+    damping = 0.6  # low damping: a resonant, airy band rather than plain hiss
+    for i, (f, x) in enumerate(zip(coefficient, noise.tolist())):
         low += f * band
-        high = noise[i] - low - damping * band
+        high = x - low - damping * band
         band += f * high
         out[i] = band
     envelope = np.sin(np.pi * phase**0.7) ** 2  # swells, peaks past the middle, dies away
@@ -770,7 +812,9 @@ def synth_chime(rate: int = SFX_RATE, seconds: float = 1.0) -> np.ndarray:
     t = np.arange(int(rate * seconds)) / rate
     fundamental = midi_hz(84)  # C6
     partials = [(1.0, 1.0, 0.7), (2.756, 0.5, 0.35), (5.404, 0.25, 0.18), (8.933, 0.12, 0.1)]
-    bell = sum(amp * np.exp(-t / decay) * np.sin(2 * np.pi * fundamental * ratio * t) for ratio, amp, decay in partials)
+    bell = sum(
+        amp * np.exp(-t / decay) * np.sin(2 * np.pi * fundamental * ratio * t) for ratio, amp, decay in partials
+    )
     attack = np.minimum(t / 0.002, 1.0)
     return fade(peak_normalize(bell * attack, -3.0).astype(np.float32), rate, 0.05)
 
@@ -778,7 +822,7 @@ def synth_chime(rate: int = SFX_RATE, seconds: float = 1.0) -> np.ndarray:
 # ============================================================================ files
 
 
-def project_config(voice_seconds: dict[str, float]) -> dict:
+def project_config() -> dict:
     """The project.yaml content (voiceovers and depth maps are found by folder convention)."""
     return {
         "title": "Parallax Studio demo",
@@ -798,7 +842,8 @@ def project_config(voice_seconds: dict[str, float]) -> dict:
 
 def write_yaml(path: Path, config: dict) -> None:
     header = "# Made by scripts/make_demo_project.py; edit the script and rerun rather than this file.\n"
-    path.write_text(header + yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=110), encoding="utf-8")
+    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=110)
+    path.write_text(header + body, encoding="utf-8")
 
 
 README = """\
@@ -842,7 +887,7 @@ def write_project(out: Path) -> None:
     encode_mp3(out / "audio" / "music.mp3", synth_music(), MUSIC_RATE)
     write_wav(out / "audio" / "sfx" / "whoosh.wav", synth_whoosh(), SFX_RATE)
     write_wav(out / "audio" / "sfx" / "chime.wav", synth_chime(), SFX_RATE)
-    write_yaml(out / "project.yaml", project_config(voice_seconds))
+    write_yaml(out / "project.yaml", project_config())
     (out / "README.md").write_text(README, encoding="utf-8")
 
 
@@ -854,6 +899,7 @@ def replace_folder(out: Path, build: Callable[[Path], None]) -> None:
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
+    scratch.chmod(0o755)  # mkdtemp makes it private; the project folder should not be
     try:
         build(scratch)
         old = out.parent / f".{out.name}-old"

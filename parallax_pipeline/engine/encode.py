@@ -16,6 +16,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc, Colorspace
 
 from .errors import MediaError
 
@@ -116,13 +117,13 @@ class VideoWriter:
             stream = self._container.add_stream("libx264", rate=s.fps)
             stream.width, stream.height, stream.pix_fmt = s.width, s.height, "yuv420p"
             stream.codec_context.time_base = Fraction(1, s.fps)
-            stream.codec_context.colorspace = av.video.reformatter.Colorspace.ITU709
-            stream.codec_context.color_range = av.video.reformatter.ColorRange.MPEG
-            stream.codec_context.color_primaries = av.video.reformatter.ColorPrimaries.BT709
-            stream.codec_context.color_trc = av.video.reformatter.ColorTrc.BT709
+            # Tag the stream BT.709 / limited range so players decode colours as encoded.
+            ctx = stream.codec_context
+            ctx.colorspace, ctx.color_range = Colorspace.ITU709, ColorRange.MPEG
+            ctx.color_primaries, ctx.color_trc = ColorPrimaries.BT709, ColorTrc.BT709
             stream.options = {"crf": str(s.crf), "preset": s.preset}
             self._stream = stream
-        except BaseException as exc:
+        except BaseException:
             self._abort()
             raise
         return self

@@ -1,6 +1,5 @@
 """Dagster IO manager over the content store: each partition points at its artifact."""
 
-from __future__ import annotations
 
 import dagster as dg
 
