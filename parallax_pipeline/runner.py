@@ -81,7 +81,7 @@ def settle(
             if source == "automation":
                 automation = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
                 cursor = automation.cursor
-                requests = list(automation.run_requests)
+                requests = _automation_requests(defs, automation)
             for request in requests:
                 keys = ", ".join(key.to_user_string() for key in request.asset_selection or [])
                 log(f"[{source}] {keys} [{request.partition_key}]")
@@ -94,6 +94,15 @@ def settle(
         if not ran:
             break
     return report
+
+
+def _automation_requests(defs: dg.Definitions, result) -> list[dg.RunRequest]:
+    """One run per partition key, as the automation daemon groups what it requests."""
+    by_partition: dict[str, list[dg.AssetKey]] = {}
+    for asset_key in sorted(defs.resolve_all_asset_keys(), key=lambda key: key.to_user_string()):
+        for partition in result.get_requested_partitions(asset_key):
+            by_partition.setdefault(partition, []).append(asset_key)
+    return [dg.RunRequest(asset_selection=keys, partition_key=key) for key, keys in by_partition.items()]
 
 
 def _failure_message(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:

@@ -65,7 +65,9 @@ class Studio:
 
 @pytest.fixture
 def studio(tmp_path):
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
         (tmp_path / "projects").mkdir()
         yield Studio(root=tmp_path, instance=instance)
 
@@ -81,7 +83,7 @@ def write_small_project(folder: Path, scene_ids: list[str], extra_yaml: str = ""
         add_scene(folder, scene_id, demo_scenes[index % len(demo_scenes)].stem)
     shutil.copyfile(next((DEMO / "audio").glob("music.*")), folder / "audio" / "music.mp3")
     (folder / "project.yaml").write_text(
-        "output: {resolution: [320, 180], fps: 12, quality: draft}\ndefaults: {duration: 1.0}\n" + extra_yaml
+        "output: {resolution: [320, 180], fps: 24, quality: draft}\ndefaults: {duration: 1.0}\n" + extra_yaml
     )
     return folder
 

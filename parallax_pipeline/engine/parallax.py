@@ -47,10 +47,13 @@ PLATE_WORK_SIDE = 512
 """Longest side at which the background plate is computed (it is smooth anyway)."""
 HOLE_ITERATIONS = 4
 """Fixed-point steps solving p = T⁻¹(p', d(p)) for disoccluded pixels."""
+EDGE_GROW = 1
+"""Pixels by which near surfaces grow over farther ones (a max filter on disparity)
+before rendering, so the antialiased rim of a near object moves with it instead of
+staying behind as a faint outline. Costs ~0.6 dB on the bench's exact disparity maps."""
 MAX_OVERSCAN = 1.5
 """Largest magnification `render_frames` applies to keep entering content real."""
 
-DILATE = True
 _SAMPLE_COLS = 1024  # cv2.remap maps must stay below 32767 in each dimension
 
 
@@ -241,31 +244,31 @@ class ParallaxRenderer:
         self.image = _check_image(image)
         h, w = self.image.shape[:2]
         self.disparity = _check_disparity(disparity, (h, w))
-        if DILATE: self.disparity = cv2.dilate(self.disparity, np.ones((3, 3), np.uint8))
+        if EDGE_GROW > 0:  # near surfaces claim their antialiased rim (see EDGE_GROW)
+            size = 2 * EDGE_GROW + 1
+            self.disparity = cv2.dilate(self.disparity, np.ones((size, size), np.uint8))
         self.height, self.width = h, w
         self.cx, self.cy = (w - 1) / 2.0, (h - 1) / 2.0
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        self._xx, self._yy = xx, yy  # absolute target grids
-        self._xc = (xx - np.float32(self.cx)).ravel()  # centred source grids
-        self._yc = (yy - np.float32(self.cy)).ravel()
-        self._d = self.disparity.ravel()
-        self._zbuf = np.empty(h * w + 1, np.float32)  # last slot takes off-frame splats
+        # pixel grids relative to the centre, shared by source (splat) and target (remap)
+        self._xc = np.broadcast_to(np.arange(w, dtype=np.float32) - np.float32(self.cx), (h, w)).copy()
+        self._yc = np.broadcast_to((np.arange(h, dtype=np.float32) - np.float32(self.cy))[:, None], (h, w)).copy()
         self.plate, self.plate_disparity = background_plate(self.image, self.disparity, reach)
 
     def _splat(self, pose: CameraPose) -> np.ndarray:
         """Disparity seen at each target pixel (-1 where nothing lands)."""
         h, w = self.height, self.width
-        s, z, d = np.float32(pose.scale), np.float32(pose.zoom), self._d
+        s, z = np.float32(pose.scale), np.float32(pose.zoom)
+        d, xc, yc = self.disparity.ravel(), self._xc.ravel(), self._yc.ravel()
         kx, ky = np.float32(s * w * pose.dx), np.float32(s * w * pose.dy)
-        # target = c + s·(1 + z·d)·(p − c) + s·W·d·offset; the +1.5 rounds and keeps
-        # values in (-1, 0) from truncating to column 0
+        # target = c + s·(1 + z·d)·(p − c) + s·W·d·offset
         if z == 0:
-            tx = self._xc * s if s != 1 else self._xc.copy()
-            ty = self._yc * s if s != 1 else self._yc.copy()
+            tx, ty = xc * s, yc * s
         else:
             mag = d * (s * z)
             mag += s
-            tx, ty = self._xc * mag, self._yc * mag
+            tx, ty = xc * mag, yc * mag
+        # round to the nearest pixel: +0.5, and +1 more so that values in (-1.5, -0.5)
+        # truncate to 0 and become -1 (off-frame) rather than column 0
         tx += d * kx
         tx += np.float32(self.cx + 1.5)
         ty += d * ky
@@ -277,10 +280,10 @@ class ParallaxRenderer:
         inside = (ix.view(np.uint32) < w) & (iy.view(np.uint32) < h)
         iy *= w
         iy += ix
-        idx = np.where(inside, iy, h * w)
-        self._zbuf.fill(-1.0)
-        np.maximum.at(self._zbuf, idx, d)
-        return self._zbuf[: h * w].reshape(h, w).copy()
+        idx = np.where(inside, iy, h * w)  # the extra last slot takes off-frame splats
+        zbuf = np.full(h * w + 1, -1.0, np.float32)
+        np.maximum.at(zbuf, idx, d)
+        return zbuf[: h * w].reshape(h, w)
 
     @staticmethod
     def _fill_cracks(depth: np.ndarray) -> np.ndarray:
@@ -327,12 +330,11 @@ class ParallaxRenderer:
         depth = self._splat(pose)
         hole = self._fill_cracks(depth)
         np.maximum(depth, 0.0, out=depth)
-        inv_s = np.float32(1.0 / pose.scale)
         if pose.scale == 1:
-            xc, yc = self._xx - np.float32(self.cx), self._yy - np.float32(self.cy)
+            xc, yc = self._xc, self._yc
         else:
-            xc = (self._xx - np.float32(self.cx)) * inv_s
-            yc = (self._yy - np.float32(self.cy)) * inv_s
+            inv_s = np.float32(1.0 / pose.scale)
+            xc, yc = self._xc * inv_s, self._yc * inv_s
         mx, my = self._source(xc, yc, depth, pose)
         out = cv2.remap(self.image, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if hole.any():

@@ -1,0 +1,274 @@
+"""Parallax rendering: the bench's offset contract, occlusion, thin structures, clips."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from parallax_pipeline.engine.camera import CameraPose, Motion
+from parallax_pipeline.engine.parallax import prepare_disparity, render_frames, render_pose, render_view
+
+REPO = Path(__file__).resolve().parents[2]
+BG = (40, 90, 200)  # blue background
+FG = (230, 50, 40)  # red near square
+POLE = (20, 220, 60)  # green pole
+
+
+def is_colour(img: np.ndarray, colour, tol: int = 40) -> np.ndarray:
+    return (np.abs(img.astype(int) - np.array(colour)).sum(axis=-1)) < tol
+
+
+def two_planes(w: int = 200, h: int = 120, box=(80, 40, 120, 80), d_fg: float = 1.0):
+    """Background at disparity 0 and a square at d_fg; box = (x0, y0, x1, y1), exclusive."""
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = BG
+    disp = np.zeros((h, w), np.float32)
+    x0, y0, x1, y1 = box
+    img[y0:y1, x0:x1] = FG
+    disp[y0:y1, x0:x1] = d_fg
+    return img, disp
+
+
+def centroid(mask: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.nonzero(mask)
+    return float(xs.mean()), float(ys.mean())
+
+
+def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A busy texture with no dark pixels and nothing near FG, BG or POLE: every
+    channel >= 40, red >= 100, green <= 160, blue >= 120."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = 0.5 + 0.5 * np.dstack([np.sin(xx / 7.0), np.cos(yy / 5.0), np.sin((xx + yy) / 11.0)])
+    u = 0.7 * base + 0.3 * rng.random((h, w, 3)).astype(np.float32)
+    lo, hi = np.array([100, 40, 120], np.float32), np.array([250, 160, 250], np.float32)
+    return (lo + (hi - lo) * u).astype(np.uint8)
+
+
+# ---- the bench contract -----------------------------------------------------
+
+
+def test_zero_offset_returns_the_image():
+    img, disp = two_planes()
+    out = render_view(img, disp, 0.0, 0.0)
+    np.testing.assert_array_equal(out, img)
+    assert out is not img
+
+
+@pytest.mark.parametrize(("dx", "dy"), [(0.05, 0.0), (-0.05, 0.0), (0.0, 0.05), (0.0, -0.03), (0.04, -0.025)])
+def test_offset_moves_near_content_by_dx_w_d(dx, dy):
+    img, disp = two_planes()
+    w = img.shape[1]
+    out = render_view(img, disp, dx, dy)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    cx0, cy0 = centroid(is_colour(img, FG))
+    cx1, cy1 = centroid(is_colour(out, FG))
+    assert cx1 - cx0 == pytest.approx(dx * w, abs=1.0)  # dx > 0: right
+    assert cy1 - cy0 == pytest.approx(dy * w, abs=1.0)  # dy > 0: down, in widths
+    assert is_colour(out, FG).sum() == pytest.approx(is_colour(img, FG).sum(), rel=0.1)
+    # the background (d = 0) stays where it was, the uncovered part included
+    far = np.ones(disp.shape, bool)
+    far[30:90, 60:140] = False
+    np.testing.assert_array_equal(out[far], img[far])
+    assert is_colour(out[~far], BG).sum() + is_colour(out[~far], FG).sum() == (~far).sum()  # no ghosts, no smears
+
+
+def test_offset_scales_with_disparity():
+    img, disp = two_planes(d_fg=0.5)
+    cx0, _ = centroid(is_colour(img, FG))
+    cx1, _ = centroid(is_colour(render_view(img, disp, 0.1, 0.0), FG))
+    assert cx1 - cx0 == pytest.approx(0.1 * 200 * 0.5, abs=1.0)
+
+
+def test_nearer_surface_wins_where_they_overlap():
+    img, disp = two_planes(box=(40, 40, 70, 80))
+    img[40:80, 90:130] = POLE
+    disp[40:80, 90:130] = 0.3
+    out = render_view(img, disp, 0.2, 0.0)  # the near square (+40 px) slides over the mid one (+12 px)
+    assert is_colour(out[45:75, 85:105], FG).all()
+    cx, _ = centroid(is_colour(out, POLE))
+    assert is_colour(out, POLE).sum() > 0 and cx > 110
+
+
+def test_uncovered_background_is_background_not_foreground():
+    img = textured(120, 200)
+    img[40:80, 80:120] = FG
+    disp = np.full((120, 200), 0.1, np.float32)
+    disp[40:80, 80:120] = 1.0
+    out = render_view(img, disp, 0.08, 0.0)  # 16 px over 18 px of relative motion
+    assert not is_colour(out[40:80, 80:94], FG, tol=60).any()  # nothing red left behind
+    assert is_colour(out[42:78, 98:134], FG).all()
+
+
+def test_entering_content_is_filled():
+    img = textured(90, 160)
+    disp = np.full((90, 160), 0.5, np.float32)
+    for dx, dy in [(0.1, 0.0), (-0.1, 0.05), (0.0, -0.08)]:
+        out = render_view(img, disp, dx, dy)
+        assert out.min() >= 35  # no black borders
+
+
+def test_render_pose_dolly_scales_near_content_about_the_centre():
+    img, disp = two_planes(box=(90, 50, 110, 70))  # 20 px square at the centre, d = 1
+    img[5:15, 5:15] = POLE  # a far marker
+    out = render_pose(img, disp, CameraPose(zoom=0.5))
+    red = is_colour(out, FG)
+    assert red.sum() == pytest.approx(30 * 30, rel=0.12)  # (1 + 0.5·1)² larger
+    cx, cy = centroid(red)
+    assert cx == pytest.approx(99.5, abs=1) and cy == pytest.approx(59.5, abs=1)
+    np.testing.assert_array_equal(out[5:15, 5:15], img[5:15, 5:15])  # d = 0 does not move
+
+
+def test_render_pose_scale_magnifies_everything():
+    img, disp = two_planes(box=(90, 50, 110, 70), d_fg=0.0)
+    out = render_pose(img, disp, CameraPose(scale=1.5))
+    assert is_colour(out, FG).sum() == pytest.approx(30 * 30, rel=0.12)
+
+
+def test_rejects_bad_inputs():
+    img, disp = two_planes()
+    with pytest.raises(ValueError):
+        render_view(img.astype(np.float32), disp, 0.1, 0)
+    with pytest.raises(ValueError):
+        render_view(img, disp[:-1], 0.1, 0)
+
+
+# ---- thin structures ----------------------------------------------------------
+
+
+def pole_scene(w: int = 320, h: int = 180, x0: int = 150):
+    img = textured(h, w)
+    img[:, x0 : x0 + 3] = POLE
+    disp = np.full((h, w), 0.1, np.float32)
+    disp[:, x0 : x0 + 3] = 1.0
+    return img, disp
+
+
+@pytest.mark.parametrize("dx", [0.05, -0.07, 0.013])
+def test_thin_pole_survives_a_view_offset(dx):
+    img, disp = pole_scene()
+    out = render_view(img, disp, dx, 0.0)
+    pole = is_colour(out, POLE)
+    shift = round(dx * 320)
+    assert pole[:, 150 + shift : 153 + shift].any(axis=1).all()  # unbroken, full height
+    assert pole.sum(axis=1).min() >= 2
+    assert not pole[:, : 150 + shift - 2].any() and not pole[:, 155 + shift :].any()  # and only there
+
+
+@pytest.mark.parametrize("preset", ["pan_right", "pan_left", "circle"])
+def test_thin_pole_survives_a_pan_clip(preset):
+    img, disp = pole_scene()
+    for frame in render_frames(img, disp, Motion(preset=preset, amount=0.2), 5, (320, 180)):
+        pole = is_colour(frame, POLE)
+        cols = np.nonzero(pole.any(axis=0))[0]
+        assert cols.size and cols.max() - cols.min() <= 6  # one pole, not smeared or doubled
+        assert pole[:, cols.min() : cols.max() + 1].any(axis=1).all()  # over the full height
+
+
+# ---- clips --------------------------------------------------------------------
+
+
+def scene(h: int = 150, w: int = 240):
+    img = textured(h, w, seed=3)
+    yy, xx = np.mgrid[0:h, 0:w]
+    disp = (0.2 + 0.3 * yy / h).astype(np.float32)  # a receding ground
+    disp[((xx - 120) ** 2 + (yy - 70) ** 2) < 30**2] = 1.0  # a near disc
+    return img, disp
+
+
+@pytest.mark.parametrize("size", [(160, 90), (90, 160), (100, 100)])
+@pytest.mark.parametrize("preset", ["dolly_in", "pan_right", "circle", "dolly_zoom", "swing"])
+def test_render_frames_count_size_motion_and_borders(preset, size):
+    img, disp = scene()
+    frames = render_frames(img, disp, Motion(preset=preset, amount=0.15), 6, size)
+    assert inspect.isgenerator(frames)
+    out = list(frames)
+    assert len(out) == 6
+    for f in out:
+        assert f.shape == (size[1], size[0], 3) and f.dtype == np.uint8
+        edges = np.concatenate([f[0], f[-1], f[:, 0], f[:, -1]])
+        assert edges.max(axis=1).min() > 30  # no black border pixels
+    assert any(not np.array_equal(out[0], f) for f in out[1:])
+
+
+def test_render_frames_static_and_loop():
+    img, disp = scene()
+    still = list(render_frames(img, disp, Motion(preset="static"), 3, (120, 80)))
+    assert all(np.array_equal(still[0], f) for f in still)
+    loop = list(render_frames(img, disp, Motion(preset="pan_left", loop=True, easing="linear"), 10, (120, 80)))
+    # half-way is the far end; the last frame is one step from the first
+    assert np.abs(loop[-1].astype(int) - loop[0]).mean() < np.abs(loop[5].astype(int) - loop[0]).mean()
+
+
+def test_render_frames_accepts_disparity_at_another_resolution():
+    img, disp = scene()
+    small = np.ascontiguousarray(disp[::2, ::2])
+    out = list(render_frames(img, small, Motion(preset="pan_up"), 2, (96, 64)))
+    assert len(out) == 2 and out[0].shape == (64, 96, 3)
+
+
+def test_render_frames_rejects_unnormalised_disparity_eagerly():
+    img, disp = scene()
+    with pytest.raises(ValueError, match="prepare_disparity"):
+        render_frames(img, disp * 20, Motion(), 3, (96, 64))
+    with pytest.raises(ValueError):
+        render_frames(img, disp, Motion(), 0, (96, 64))
+
+
+def test_frame_is_fast_enough():
+    img = textured(360, 640)
+    disp = cv2_blur_disparity(360, 640)
+    frames = render_frames(img, disp, Motion(preset="circle", amount=0.1), 8, (640, 360))
+    next(frames)
+    start = time.perf_counter()
+    for _ in frames:
+        pass
+    per_frame = (time.perf_counter() - start) / 7
+    assert per_frame < 0.1  # target ~10 ms at 640x360; generous for slow CI
+
+
+def cv2_blur_disparity(h: int, w: int) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(1)
+    d = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 12)
+    return (d - d.min()) / (d.max() - d.min())
+
+
+# ---- disparity preparation -----------------------------------------------------
+
+
+def test_prepare_disparity_normalises_robustly():
+    rng = np.random.default_rng(0)
+    raw = rng.normal(5.0, 2.0, (100, 150)).astype(np.float32)
+    raw[0, 0] = 1e6  # an outlier must not squash the rest
+    raw[1, 1] = np.nan
+    out = prepare_disparity(raw, np.zeros((100, 150, 3), np.uint8))
+    assert out.dtype == np.float32 and out.shape == (100, 150)
+    assert out.min() == 0.0 and out.max() == 1.0 and np.isfinite(out).all()
+    assert 0.4 < float(np.median(out)) < 0.6
+    assert (out == 1.0).mean() == pytest.approx(0.01, abs=0.005)  # the top 1 % clip
+    order = np.argsort(raw[2:].ravel())
+    assert np.all(np.diff(out[2:].ravel()[order]) >= 0)  # monotonic: nearer stays nearer
+
+
+def test_prepare_disparity_resizes_to_the_image_and_handles_flat_maps():
+    out = prepare_disparity(np.linspace(0, 1, 50 * 80, dtype=np.float32).reshape(50, 80), np.zeros((100, 160, 3), np.uint8))
+    assert out.shape == (100, 160) and out[0, 0] == 0.0 and out[-1, -1] == 1.0
+    flat = prepare_disparity(np.full((10, 10), 3.0), np.zeros((10, 10, 3), np.uint8))
+    assert np.all(flat == 0.5)
+
+
+def test_engine_does_not_import_dagster():
+    code = (
+        "import sys; import parallax_pipeline.engine.parallax, parallax_pipeline.engine.images, "
+        "parallax_pipeline.engine.camera; sys.exit('dagster' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
