@@ -133,3 +133,24 @@ def test_path_escaping_the_project_is_refused(studio):
     assert len(report.problems) == 1
     assert "escapes the project folder" in report.problems[0] and "scenes.0.image" in report.problems[0]
     assert (studio.renders / "good.mp4").is_file()
+
+
+def test_depth_map_from_a_model_folder(studio, tmp_path):
+    """No depth file: the asset runs the real Depth Anything code path on a tiny random
+    model saved to a folder and loaded by path."""
+    from tests.conftest import write_small_project
+    from tests.tiny_models import save_tiny_depth_anything
+
+    studio.depth_model = str(save_tiny_depth_anything(tmp_path / "tiny-depth-anything", with_processor=True))
+    folder = write_small_project(studio.projects / "nodepth", ["alpha"])
+    for depth_file in (folder / "depth").iterdir():
+        depth_file.unlink()
+    defs = studio.defs()
+    report = settle(defs, studio.instance)
+    assert report.succeeded, report.failures
+    artifact = defs.resources["artifacts"].open().load("depth_map", "nodepth|alpha")
+    image = cv2.imread(str(next((folder / "images").iterdir())))
+    disparity = np.load(artifact.path("depth.npy"))
+    assert disparity.shape == image.shape[:2] and disparity.dtype == np.float32
+    assert artifact.info["origin"] == "estimated" and artifact.info["model"] == studio.depth_model
+    assert 0.0 <= disparity.min() < disparity.max() <= 1.0

@@ -76,7 +76,14 @@ def test_offset_moves_near_content_by_dx_w_d(dx, dy):
     far = np.ones(disp.shape, bool)
     far[30:90, 60:140] = False
     np.testing.assert_array_equal(out[far], img[far])
-    assert is_colour(out[~far], BG).sum() + is_colour(out[~far], FG).sum() == (~far).sum()  # no ghosts, no smears
+    # where the square was, background shows again: nothing red is left behind
+    moved = np.zeros(disp.shape, bool)
+    shift_x, shift_y = round(dx * w), round(dy * w)
+    moved[40 + shift_y : 80 + shift_y, 80 + shift_x : 120 + shift_x] = True
+    uncovered = ~moved & ~far
+    to_bg = np.abs(out[uncovered].astype(int) - BG).sum(axis=-1)
+    to_fg = np.abs(out[uncovered].astype(int) - FG).sum(axis=-1)
+    assert (to_bg < to_fg).all() and to_bg.mean() < 20
 
 
 def test_offset_scales_with_disparity():
@@ -118,8 +125,8 @@ def test_render_pose_dolly_scales_near_content_about_the_centre():
     img, disp = two_planes(box=(90, 50, 110, 70))  # 20 px square at the centre, d = 1
     img[5:15, 5:15] = POLE  # a far marker
     out = render_pose(img, disp, CameraPose(zoom=0.5))
-    red = is_colour(out, FG)
-    assert red.sum() == pytest.approx(30 * 30, rel=0.12)  # (1 + 0.5·1)² larger
+    red = out[:, :, 0] > (FG[0] + BG[0]) / 2  # half-way threshold: edges are antialiased
+    assert red.sum() == pytest.approx(30 * 30, rel=0.07)  # (1 + 0.5·1)² larger
     cx, cy = centroid(red)
     assert cx == pytest.approx(99.5, abs=1) and cy == pytest.approx(59.5, abs=1)
     np.testing.assert_array_equal(out[5:15, 5:15], img[5:15, 5:15])  # d = 0 does not move
@@ -128,7 +135,9 @@ def test_render_pose_dolly_scales_near_content_about_the_centre():
 def test_render_pose_scale_magnifies_everything():
     img, disp = two_planes(box=(90, 50, 110, 70), d_fg=0.0)
     out = render_pose(img, disp, CameraPose(scale=1.5))
-    assert is_colour(out, FG).sum() == pytest.approx(30 * 30, rel=0.12)
+    red = out[:, :, 0] > (FG[0] + BG[0]) / 2
+    assert red.sum() == pytest.approx(30 * 30, rel=0.12)
+    assert centroid(red) == pytest.approx((99.5, 59.5), abs=1)
 
 
 def test_rejects_bad_inputs():
@@ -161,10 +170,10 @@ def test_thin_pole_survives_a_view_offset(dx):
     assert not pole[:, : 150 + shift - 2].any() and not pole[:, 155 + shift :].any()  # and only there
 
 
-@pytest.mark.parametrize("preset", ["pan_right", "pan_left", "circle"])
-def test_thin_pole_survives_a_pan_clip(preset):
+@pytest.mark.parametrize(("preset", "amount"), [("pan_right", 0.2), ("pan_left", 0.2), ("circle", 0.12)])
+def test_thin_pole_survives_a_pan_clip(preset, amount):
     img, disp = pole_scene()
-    for frame in render_frames(img, disp, Motion(preset=preset, amount=0.2), 5, (320, 180)):
+    for frame in render_frames(img, disp, Motion(preset=preset, amount=amount), 5, (320, 180)):
         pole = is_colour(frame, POLE)
         cols = np.nonzero(pole.any(axis=0))[0]
         assert cols.size and cols.max() - cols.min() <= 6  # one pole, not smeared or doubled
