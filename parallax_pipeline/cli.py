@@ -34,13 +34,18 @@ def run_projects(args: argparse.Namespace) -> int:
     os.environ.setdefault("PARALLAX_RENDERS_DIR", str(Path(args.renders).resolve()))
     home = prepare_dagster_home(Path(os.environ.get("DAGSTER_HOME") or args.dagster_home))
 
+    import warnings
+
     import dagster as dg
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
     from parallax_pipeline.definitions import defs
     from parallax_pipeline.runner import settle
 
     with dg.DagsterInstance.get() as instance:
-        report = settle(defs, instance, log=lambda line: print(line, flush=True))
+        report = settle(defs, instance, log=lambda line: print(line, flush=True), log_level="INFO")
     for problem in report.problems:
         print(f"error: {problem}", file=sys.stderr)
     for failure in report.failures:

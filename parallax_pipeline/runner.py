@@ -36,7 +36,9 @@ def _run_key_used(instance: dg.DagsterInstance, run_key: str | None) -> bool:
     return bool(run_key) and bool(instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
 
 
-def execute(defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.DagsterRun:
+def execute(
+    defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest, log_level: str = "DEBUG"
+) -> dg.DagsterRun:
     job = defs.resolve_implicit_global_asset_job_def()
     tags = dict(request.tags)
     if request.run_key:
@@ -46,6 +48,7 @@ def execute(defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunR
         partition_key=str(request.partition_key),
         asset_selection=list(request.asset_selection or []),
         tags=tags,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )
     return result.dagster_run
@@ -58,12 +61,13 @@ def settle(
     include_missing: bool = True,
     max_rounds: int = 12,
     log: Callable[[str], None] = lambda message: None,
+    log_level: str = "DEBUG",
 ) -> SettleReport:
     """Bring every project under the projects root up to date.
 
     `include_missing` also requests project assets that are missing although their
     inputs are current (what the nightly re-scan does), so a render interrupted earlier
-    is completed.
+    is completed. `log_level` is the console level of the runs' own logs.
     """
     report = SettleReport()
     resources = defs.resources
@@ -85,7 +89,7 @@ def settle(
             for request in requests:
                 keys = ", ".join(key.to_user_string() for key in request.asset_selection or [])
                 log(f"[{source}] {keys} [{request.partition_key}]")
-                run = execute(defs, instance, request)
+                run = execute(defs, instance, request, log_level)
                 report.runs.append(run)
                 ran += 1
                 if run.status != dg.DagsterRunStatus.SUCCESS:

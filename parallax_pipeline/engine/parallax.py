@@ -10,21 +10,23 @@ quality bench's contract: content moves ``(dx·W·d, dy·W·d)`` pixels.
 
 Method (walking-skeleton renderer, fully vectorised):
 
+0. *Rims.* Disparity is max-filtered by `EDGE_GROW` px so the antialiased rim of a near
+   object travels with it instead of staying behind as a faint outline.
 1. *Depth splat.* Every source pixel's disparity is splatted forward to its rounded
    target position with a max z-buffer (`numpy.maximum.at`), so the nearest surface
    wins and thin near structures (poles, wires) are never skipped or torn.
-2. *Cracks.* Single-pixel gaps between splats (magnification, slopes) take the largest
-   disparity of their neighbours.
+2. *Cracks.* 1-px gaps that one surface spans (magnification, stretched slopes, or
+   far content showing through such a gap) take that surface's disparity.
 3. *Colour.* Each covered target pixel samples the reference image backwards at the
    exact (sub-pixel) source position its disparity implies (`cv2.remap`, bilinear), so
    textures stay sharp and there are no doubled edges.
 4. *Disocclusions.* Target pixels nothing landed on see a surface the reference view
-   hides. They are taken from a per-clip *background plate*: the image and disparity
-   with every near surface within reach of a depth edge replaced by a push-pull fill of
-   the surrounding far content. The source position is found by fixed-point iteration
-   on the plate's smooth disparity. Content entering from outside the frame samples the
-   plate with replicated borders; `render_frames` avoids most of that with a per-clip
-   overscan.
+   hides. They are taken from a per-clip *background plate* (`background_plate`): the
+   image and disparity with the near side of every depth edge, as far as the camera
+   can uncover, replaced by a push-pull fill of what surrounds it. The source position
+   is found by fixed-point iteration on the plate's smooth disparity. Content entering
+   from outside the frame samples the plate with replicated borders; `render_frames`
+   avoids most of that with a per-clip overscan.
 
 All per-clip work (grids, plate) happens once in `ParallaxRenderer`; `render` then only
 splats, remaps and fills.
@@ -309,19 +311,20 @@ class ParallaxRenderer:
         ):
             # two neighbours of one surface give their max; any other pair (or a pair
             # with a gap, -1) drops below -1 and leaves the centre as it was
-            spanned = cv2.subtract(cv2.max(a, b), cv2.threshold(cv2.absdiff(a, b), DEPTH_EDGE, 4.0, cv2.THRESH_BINARY)[1])
+            apart = cv2.threshold(cv2.absdiff(a, b), DEPTH_EDGE, 4.0, cv2.THRESH_BINARY)[1]
+            spanned = cv2.subtract(cv2.max(a, b), apart)
             np.copyto(centre, spanned, where=spanned > centre + DEPTH_EDGE)
         return depth < 0
 
     def _source(self, xc: np.ndarray, yc: np.ndarray, d: np.ndarray, pose: CameraPose):
         """Reference position of target pixels (centred coordinates already divided by the
         scale) whose surface has disparity ``d``: the inverse of the pose's map."""
-        w = self.width
-        if pose.zoom == 0:
-            return xc - d * np.float32(w * pose.dx) + np.float32(self.cx), yc - d * np.float32(w * pose.dy) + np.float32(self.cy)
-        inv = 1.0 / (1.0 + d * np.float32(pose.zoom))
-        sx = (xc - d * np.float32(w * pose.dx)) * inv
-        sy = (yc - d * np.float32(w * pose.dy)) * inv
+        kx, ky = np.float32(self.width * pose.dx), np.float32(self.width * pose.dy)
+        sx, sy = xc - d * kx, yc - d * ky
+        if pose.zoom != 0:
+            inv = 1.0 / (1.0 + d * np.float32(pose.zoom))
+            sx *= inv
+            sy *= inv
         sx += np.float32(self.cx)
         sy += np.float32(self.cy)
         return sx, sy

@@ -98,7 +98,10 @@ def test_empty_file(tmp_path):
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("content", [b"this is not an image at all" * 10, b"\x89PNG\r\n\x1a\n" + b"\0" * 40, b"\xff\xd8\xff\xe0garbage"])
+@pytest.mark.parametrize(
+    "content",
+    [b"this is not an image at all" * 10, b"\x89PNG\r\n\x1a\n" + b"\0" * 40, b"\xff\xd8\xff\xe0garbage"],
+)
 def test_corrupt_file(tmp_path, content):
     path = tmp_path / "broken.png"
     path.write_bytes(content)

@@ -140,6 +140,36 @@ def test_render_pose_scale_magnifies_everything():
     assert centroid(red) == pytest.approx((99.5, 59.5), abs=1)
 
 
+@pytest.mark.parametrize(
+    ("d", "pose"),
+    [
+        (1.0, CameraPose(zoom=0.5)),  # 1.5x magnification: every other splat row leaves a crack
+        (0.5, CameraPose(dx=0.031, dy=-0.017)),
+        (0.8, CameraPose(dx=0.02, zoom=0.3, scale=0.9)),
+    ],
+)
+def test_a_single_plane_moves_as_one_affine_image(d, pose):
+    import cv2
+
+    img = textured(120, 200, seed=5)
+    disp = np.full((120, 200), d, np.float32)
+    out = render_pose(img, disp, pose)
+    c = np.array([99.5, 59.5])
+    m = pose.scale * (1 + pose.zoom * d)
+    t = c - m * c + pose.scale * 200 * d * np.array([pose.dx, pose.dy])
+    ref = cv2.warpAffine(img, np.float32([[m, 0, t[0]], [0, m, t[1]]]), (200, 120), flags=cv2.INTER_LINEAR)
+    inner = (slice(15, -15), slice(15, -15))  # away from entering content
+    diff = np.abs(out[inner].astype(int) - ref[inner])
+    assert diff.max() <= 2  # no cracks, holes or speckles: the exact affine image
+
+
+def test_tiny_frames():
+    img, disp = scene()
+    for size in [(2, 2), (3, 17), (16, 16)]:
+        out = list(render_frames(img, disp, Motion(preset="circle"), 3, size))
+        assert [f.shape for f in out] == [(size[1], size[0], 3)] * 3
+
+
 def test_rejects_bad_inputs():
     img, disp = two_planes()
     with pytest.raises(ValueError):
