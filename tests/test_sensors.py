@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import dagster as dg
 
 from parallax_pipeline.runner import settle
@@ -77,3 +79,23 @@ def test_removed_image_recomposes_the_project(studio):
     assert settle(defs, studio.instance).succeeded
     made = {asset for asset, _ in studio.materialized_since(mark)}
     assert made == {"composed_video", "mixed_audio", "final_video"}
+
+
+def test_nightly_rescan_completes_missing_project_assets(studio):
+    """A final video whose run failed is not retried by the sensor (it would fail each
+    tick); the nightly re-scan requests it again."""
+    write_small_project(studio.projects / "trip", ["alpha"])
+    studio.renders.write_text("a file where the renders folder should be")
+    defs = studio.defs()
+    report = settle(defs, studio.instance, include_missing=False)  # as the daemon: sensor + automation
+    assert len(report.failures) == 1 and "renders" in report.failures[0]
+    studio.renders.unlink()
+    assert isinstance(evaluate(studio, defs), dg.SkipReason)
+
+    schedule = defs.get_schedule_def("nightly_rescan")
+    tick = datetime.datetime(2026, 11, 27, 3, 0, tzinfo=datetime.timezone.utc)
+    with dg.build_schedule_context(
+        instance=studio.instance, resources=defs.resources, scheduled_execution_time=tick
+    ) as context:
+        requests = schedule(context)
+    assert [(r.asset_selection, r.partition_key) for r in requests] == [([dg.AssetKey("final_video")], "trip")]
