@@ -1,5 +1,6 @@
-"""`dagster dev` on loopback serves the project: the asset graph over GraphQL, and a launched
-materialisation that succeeds."""
+"""`dagster dev` on loopback serves the project: the asset graph over GraphQL, a launched
+materialisation that succeeds, and the daemon's sensor and automation rendering a project
+that was only dropped into the projects folder."""
 
 from __future__ import annotations
 
@@ -81,6 +82,13 @@ def dagster_dev(tmp_path):
         log.close()
 
 
+def _final_video_partitions(port: int) -> set[str]:
+    data = _graphql(
+        port, '{ assetNodes(assetKeys: [{path: ["final_video"]}]) { assetMaterializations { partition } } }'
+    )
+    return {entry["partition"] for entry in data["assetNodes"][0]["assetMaterializations"]}
+
+
 def test_dagster_dev_serves_graph_and_runs_a_materialisation(dagster_dev):
     port = dagster_dev
     deadline = time.monotonic() + 120
@@ -138,3 +146,9 @@ def test_dagster_dev_serves_graph_and_runs_a_materialisation(dagster_dev):
     entries = materialized["assetNodes"][0]["assetMaterializations"]
     assert entries and entries[0]["partition"] == "trip"
     assert "waveform" in {entry["label"] for entry in entries[0]["metadataEntries"]}
+
+    # Left alone, the daemon's projects sensor and automation finish the project.
+    deadline = time.monotonic() + 420
+    while "trip" not in _final_video_partitions(port) and time.monotonic() < deadline:
+        time.sleep(5)
+    assert "trip" in _final_video_partitions(port)
