@@ -1,4 +1,5 @@
-"""Command line: `parallax run` renders every project under projects/ to a finished video."""
+"""Command line: `parallax run` renders every project under projects/ to a finished video;
+`parallax render photo.jpg -o out.mp4` renders one picture into a parallax clip."""
 
 from __future__ import annotations
 
@@ -62,6 +63,108 @@ def run_projects(args: argparse.Namespace) -> int:
     return 0 if report.succeeded and not report.problems else 1
 
 
+def _resolution(text: str):
+    """``1080p`` (a preset) or ``WIDTHxHEIGHT`` for `OutputSettings.resolution`."""
+    width, sep, height = text.lower().partition("x")
+    if sep and width.isdigit() and height.isdigit():
+        return int(width), int(height)
+    return text
+
+
+def render_image(args: argparse.Namespace) -> int:
+    """`parallax render`: one picture to one parallax clip. Bad input exits with status 2."""
+    from pydantic import ValidationError
+
+    from parallax_pipeline.engine import clip, depth, encode, images
+    from parallax_pipeline.engine.camera import Motion
+    from parallax_pipeline.engine.errors import MediaError
+    from parallax_pipeline.spec import OutputSettings, frames_for
+
+    def bad_input(message: str) -> int:
+        print(f"parallax render: error: {message}", file=sys.stderr)
+        return 2
+
+    try:
+        output = OutputSettings(
+            resolution=_resolution(args.resolution), fps=args.fps, quality=args.quality, aspect=args.aspect, fit=args.fit
+        )
+        motion = Motion(preset=args.preset, amount=args.amount, range=args.range, easing=args.easing, loop=args.loop)
+    except ValidationError as err:
+        return bad_input("; ".join(f"--{item['loc'][0]}: {item['msg']}" for item in err.errors()))
+    if not 0 < args.duration <= 600:
+        return bad_input(f"--duration must lie in (0, 600] seconds, got {args.duration}")
+    out = Path(args.output)
+    if out.suffix.lower() != ".mp4":
+        return bad_input(f"{out}: the output must be an .mp4 file")
+    if not out.parent.resolve().is_dir():
+        return bad_input(f"{out.parent}: the output folder does not exist")
+    try:
+        image = images.load_image(args.image)
+        if args.depth_map:  # already disparity in [0, 1] (1 = nearest): resized, not rescaled
+            disparity = depth.prepare_disparity(depth.read_depth_file(args.depth_map), image, normalize=False)
+        else:
+            disparity = depth.load_depth_model(args.model, args.device).predict([image])[0]
+    except (MediaError, depth.DepthModelUnavailable) as err:
+        return bad_input(str(err))
+    except ValueError as err:  # e.g. an unknown --device
+        return bad_input(str(err))
+
+    from tqdm import tqdm
+
+    width, height = output.size
+    frames = frames_for(args.duration, output.fps)
+    settings = encode.VideoSettings(width, height, output.fps, crf=output.crf, preset=output.encoder_preset)
+    with tqdm(total=frames, unit="frame", desc=out.name, disable=args.quiet, file=sys.stderr) as bar:
+        report = clip.render_clip(
+            image,
+            disparity,
+            motion,
+            frames,
+            settings,
+            out,
+            fit=output.fit,
+            backend=args.backend,
+            on_progress=lambda done, total: bar.update(done - bar.n),
+        )
+    print(
+        f"{out}: {width}x{height}, {report.frames} frames at {output.fps} fps, {motion.preset}, "
+        f"{report.layers} layers, {report.total_seconds:.1f} s"
+    )
+    return 0
+
+
+def _add_render_command(commands) -> None:
+    from parallax_pipeline.engine.camera import MotionPreset
+
+    presets = MotionPreset.__args__
+    render = commands.add_parser(
+        "render",
+        help="render one picture into a parallax clip",
+        description="Render one picture into a parallax clip (H.264 MP4). Bad input exits with status 2.",
+    )
+    render.add_argument("image", help="the picture (jpg, png, webp, ...)")
+    render.add_argument("-o", "--output", required=True, help="the MP4 to write")
+    render.add_argument("--preset", choices=presets, default="dolly_in", help="camera move (default: dolly_in)")
+    render.add_argument("--duration", type=float, default=4.0, help="seconds (default: 4)")
+    render.add_argument("--resolution", default="1080p", help="720p, 1080p, 1440p, 2160p or WIDTHxHEIGHT (default: 1080p)")
+    render.add_argument("--aspect", default="16:9", help="16:9, 9:16 or 1:1 for a preset resolution (default: 16:9)")
+    render.add_argument("--fit", default="cover", help="cover (crop, default) or contain (show the whole picture)")
+    render.add_argument("--fps", type=int, default=30, help="24, 25, 30 or 60 (default: 30)")
+    render.add_argument("--quality", default="standard", help="draft, standard or high (default: standard)")
+    render.add_argument("--amount", type=float, default=0.1, help="camera movement (default: 0.1; see docs/parallax.md)")
+    render.add_argument("--range", type=float, default=0.17, help="movement range (default: 0.17; see docs/parallax.md)")
+    render.add_argument("--easing", default="ease_in_out", help="ease_in_out (default), ease_in, ease_out or linear")
+    render.add_argument("--loop", action="store_true", help="end where the move began (seamless loop)")
+    render.add_argument("--depth-map", help="disparity map to use (16-bit PNG or .npy, 1 = nearest) instead of estimating one")
+    render.add_argument("--model", default=os.environ.get("PARALLAX_DEPTH_MODEL", "depth-anything/Depth-Anything-V2-Small-hf"),
+                        help="depth model: hub id or local folder (default: $PARALLAX_DEPTH_MODEL or Depth Anything V2 Small)")
+    render.add_argument("--device", default=os.environ.get("PARALLAX_DEVICE", "auto"), help="auto, cuda, mps or cpu (default: auto)")
+    render.add_argument("--backend", choices=("auto", "opencv", "torch"), default="auto",
+                        help="where frames are warped: auto (torch on CUDA, else OpenCV)")
+    render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    render.set_defaults(handler=render_image)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="parallax", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--renders", default="renders", help="where finished videos are copied (default: renders)")
     run.add_argument("--dagster-home", default=".dagster_home", help="used when DAGSTER_HOME is unset")
     run.set_defaults(handler=run_projects)
+    _add_render_command(commands)
     args = parser.parse_args(argv)
     return args.handler(args)
 

@@ -20,11 +20,11 @@ from parallax_pipeline.spec import ProjectSpec, Scene
 
 # Bump an asset's version when its output for the same inputs changes.
 CODE_VERSIONS = {
-    "depth_map": "1",
-    "parallax_clip": "1",
-    "composed_video": "1",
-    "mixed_audio": "1",
-    "final_video": "1",
+    "depth_map": "2",
+    "parallax_clip": "2",
+    "composed_video": "2",  # 2: transitions, segment-cached incremental composition
+    "mixed_audio": "2",  # 2: loudness-matched stems, ducking, fades, mastering to a target
+    "final_video": "2",  # 2: true peak checked on the encoded file, loudness measured
 }
 
 _digests: dict[tuple[str, int, int], str] = {}
@@ -68,10 +68,13 @@ def parallax_clip_source(spec: ProjectSpec, scene: Scene) -> str:
 
 
 def composed_video_source(spec: ProjectSpec) -> str:
+    # The transitions as they are used: the last scene's (ignored) is left out, so editing
+    # it does not re-compose; scene frame counts come in through the clips' recipes.
     return digest(
         "composed_video",
         CODE_VERSIONS["composed_video"],
-        [(scene.id, scene.transition.model_dump()) for scene in spec.scenes],
+        [scene.id for scene in spec.scenes],
+        [transition.model_dump() for transition in spec.transitions()],
         spec.output.model_dump(),
     )
 
@@ -83,17 +86,18 @@ def mixed_audio_source(spec: ProjectSpec) -> str:
         CODE_VERSIONS["mixed_audio"],
         [entry.model_dump() for entry in spec.timeline()],
         spec.output.fps,
-        [(content_hash(s.voiceover), s.voiceover_level) for s in spec.scenes],
+        [(content_hash(s.voiceover), s.voiceover_level, s.voiceover_offset) for s in spec.scenes],
         content_hash(audio.voiceover),
         audio.voiceover_level,
         content_hash(audio.music),
-        audio.music_level,
-        [(content_hash(e.file), e.at, e.gain) for e in audio.effects],
+        audio.mix.model_dump(),
+        [(content_hash(e.file), e.at, e.gain, e.fade_in, e.fade_out) for e in audio.effects],
     )
 
 
 def final_video_source(spec: ProjectSpec) -> str:
-    return digest("final_video", CODE_VERSIONS["final_video"], spec.name)
+    # The loudness target and ceiling are checked (and if need be enforced) on the encoded file.
+    return digest("final_video", CODE_VERSIONS["final_video"], spec.name, spec.audio.mix.loudness.model_dump())
 
 
 def combine(source: str, *upstream_recipes: str) -> str:

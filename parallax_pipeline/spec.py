@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from parallax_pipeline.engine import timeline as timeline_math
 from parallax_pipeline.engine.camera import Motion
+from parallax_pipeline.engine.mix_settings import MixSettings
+from parallax_pipeline.engine.transitions import Transition
 
 PROJECT_FILE = "project.yaml"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -38,6 +41,9 @@ QUALITY = {
     "standard": (20, "veryfast"),
     "high": (16, "medium"),
 }
+ASPECTS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}
+"""Frame shapes a preset resolution can take: the preset's short side (1080 for 1080p)
+stays, the long side follows the aspect (1080p at 9:16 is 1080x1920, at 1:1 1080x1080)."""
 
 
 class ProjectError(ValueError):
@@ -57,6 +63,13 @@ class OutputSettings(_Strict):
     """Frames per second."""
     quality: Literal["draft", "standard", "high"] = "standard"
     """Encoder quality preset (x264 CRF and speed)."""
+    aspect: Literal["16:9", "9:16", "1:1"] = "16:9"
+    """Frame shape for a preset resolution: landscape, portrait (vertical video) or
+    square; the preset's short side stays. A [width, height] resolution sets its own."""
+    fit: Literal["cover", "contain"] = "cover"
+    """How a picture of another shape fills the frame: ``cover`` scales it to cover the
+    frame and crops the excess; ``contain`` shows all of it, the bands beside it filled
+    with an inpainted continuation of the picture (never black)."""
 
     @field_validator("resolution")
     @classmethod
@@ -69,7 +82,14 @@ class OutputSettings(_Strict):
 
     @property
     def size(self) -> tuple[int, int]:
-        width, height = RESOLUTIONS[self.resolution] if isinstance(self.resolution, str) else self.resolution
+        """(width, height) in pixels, both even (H.264 yuv420p needs them so)."""
+        if isinstance(self.resolution, str):
+            width, height = RESOLUTIONS[self.resolution]
+            if self.aspect != "16:9":  # the presets are 16:9; keep their short side
+                across, down = ASPECTS[self.aspect]
+                width, height = height, round(height * down / across)
+        else:
+            width, height = self.resolution
         return width - width % 2, height - height % 2
 
     @property
@@ -79,14 +99,6 @@ class OutputSettings(_Strict):
     @property
     def encoder_preset(self) -> str:
         return QUALITY[self.quality][1]
-
-
-class Transition(_Strict):
-    """How a scene gives way to the next one."""
-
-    type: Literal["cut"] = "cut"
-    duration: float = Field(default=0.0, ge=0.0)
-    """Seconds of overlap with the next scene."""
 
 
 class SceneDefaults(_Strict):
@@ -102,11 +114,27 @@ class SceneEntry(_Strict):
     id: str | None = Field(default=None, pattern=NAME_PATTERN)
     image: str
     depth: str | None = None
-    duration: float | None = Field(default=None, gt=0.0, le=600.0)
+    duration: Annotated[float, Field(gt=0.0, le=600.0)] | Literal["auto"] | None = None
+    """Seconds on screen, or ``auto``: as long as the voiceover (after its offset) plus
+    ``audio.auto_pad``, plus the outgoing transition, so the picture follows the narration."""
     motion: Motion | None = None
     transition: Transition | None = None
     voiceover: str | None = None
+    """Narration for this scene (default ``audio/voiceover/<scene id>.<ext>``)."""
     voiceover_level: float | None = Field(default=None, ge=0.0, le=4.0)
+    """Level of this scene's narration after loudness matching (default ``audio.voiceover_level``)."""
+    voiceover_offset: float = Field(default=0.0, ge=0.0, le=600.0)
+    """Seconds after the scene's start (the start of its incoming transition) the narration begins."""
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _seconds_or_auto(cls, value):
+        # One clear message instead of one per member of the union.
+        if value is None or value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 600:
+            raise ValueError(f"duration must be seconds (more than 0, at most 600) or 'auto', got {value!r}")
+        return value
 
 
 class EffectEntry(_Strict):
@@ -115,14 +143,24 @@ class EffectEntry(_Strict):
     """Seconds from the start of the video, or of `scene` when it is set."""
     scene: str | None = None
     gain: float = Field(default=1.0, ge=0.0, le=4.0)
+    """Level after loudness matching: 1 is as loud as the voice, 0.5 is 6 dB under it."""
+    fade_in: float = Field(default=0.0, ge=0.0, le=60.0)
+    """Seconds the effect fades in over."""
+    fade_out: float = Field(default=0.0, ge=0.0, le=60.0)
+    """Seconds the effect fades out over, at its end."""
 
 
-class AudioEntry(_Strict):
+class AudioEntry(MixSettings, _Strict):
+    """The audio section of project.yaml: the files, and the mix settings (`MixSettings`:
+    music level, fades and loop crossfade, ducking, loudness target and true-peak ceiling)."""
+
     voiceover: str | None = None
     """One narration track for the whole video (per-scene tracks go on the scenes)."""
     music: str | None = None
     voiceover_level: float = Field(default=1.0, ge=0.0, le=4.0)
-    music_level: float = Field(default=0.2, ge=0.0, le=4.0)
+    """Level of the narration after loudness matching; scenes may set their own."""
+    auto_pad: float = Field(default=1.0, ge=0.0, le=60.0)
+    """Seconds of picture kept after a voiceover ends when a scene's duration is ``auto``."""
     effects: list[EffectEntry] = []
 
 
@@ -155,6 +193,8 @@ class Scene(BaseModel):
     transition: Transition
     voiceover: Path | None
     voiceover_level: float
+    voiceover_offset: float = 0.0
+    """Seconds from the scene's first frame to the start of its narration."""
 
 
 class Effect(BaseModel):
@@ -164,6 +204,8 @@ class Effect(BaseModel):
     at: float
     """Seconds from the start of the video."""
     gain: float
+    fade_in: float = 0.0
+    fade_out: float = 0.0
 
 
 class Audio(BaseModel):
@@ -172,16 +214,41 @@ class Audio(BaseModel):
     voiceover: Path | None
     music: Path | None
     voiceover_level: float
-    music_level: float
     effects: tuple[Effect, ...]
+    mix: MixSettings = MixSettings()
+    """Music level, fades, ducking, loudness target and ceiling."""
+
+    @property
+    def music_level(self) -> float:
+        return self.mix.music_level
 
 
 class TimelineEntry(BaseModel):
+    """Where one scene sits in the finished video, in frames at the project's fps.
+
+    Scenes joined by a transition overlap: scene ``i + 1`` starts ``overlap_out`` frames
+    before scene ``i`` ends, and both are on screen (blended) during those frames. So
+    ``start_frame`` is the first frame in which any of the scene is visible (the start of
+    its incoming transition); the scene is shown alone in frames
+    ``[start_frame + overlap_in, start_frame + frames − overlap_out)``.
+    """
+
     model_config = ConfigDict(frozen=True)
 
     scene: str
     start_frame: int
+    """First frame of this scene in the final video (where its incoming transition begins)."""
     frames: int
+    """Frames of the scene's clip, overlaps included."""
+    overlap_in: int = 0
+    """Frames shared with the previous scene (its transition into this one)."""
+    overlap_out: int = 0
+    """Frames shared with the next scene (this scene's transition); 0 for the last scene."""
+
+    @property
+    def end_frame(self) -> int:
+        """One past the scene's last frame in the final video."""
+        return self.start_frame + self.frames
 
 
 class ProjectSpec(BaseModel):
@@ -206,21 +273,46 @@ class ProjectSpec(BaseModel):
         return frames_for(scene.duration, self.output.fps)
 
     def timeline(self) -> tuple[TimelineEntry, ...]:
-        """Where each scene sits in the video, in frames (hard cuts: scenes abut)."""
-        entries, start = [], 0
-        for scene in self.scenes:
-            frames = self.scene_frames(scene)
-            entries.append(TimelineEntry(scene=scene.id, start_frame=start, frames=frames))
-            start += frames
-        return tuple(entries)
+        """Where each scene sits in the video, in frames (see `TimelineEntry`).
+
+        Total length = Σ scene frames − Σ transition overlaps. A scene's transition leads
+        into the next scene; the last scene's transition is ignored.
+        """
+        return plan_timeline(self.scenes, self.output.fps, str(self.root / PROJECT_FILE))
+
+    def transitions(self) -> tuple[Transition, ...]:
+        """The transitions between consecutive scenes (one fewer than the scenes)."""
+        return tuple(scene.transition for scene in self.scenes[:-1])
 
     @property
     def total_frames(self) -> int:
-        return sum(entry.frames for entry in self.timeline())
+        """Frames of the finished video: Σ scene frames − Σ transition overlaps."""
+        return self.timeline()[-1].end_frame
 
     @property
     def duration(self) -> float:
         return self.total_frames / self.output.fps
+
+
+def plan_timeline(scenes: tuple[Scene, ...] | list[Scene], fps: int, where: str) -> tuple[TimelineEntry, ...]:
+    """Lay scenes out with their transitions (`engine.timeline.plan`); a transition that
+    does not fit its scenes is a ProjectError naming ``where`` (the project file) and the scene."""
+    frames = [frames_for(scene.duration, fps) for scene in scenes]
+    overlaps = [scene.transition.overlap_frames(fps) for scene in scenes[:-1]]
+    try:
+        placements = timeline_math.plan(frames, overlaps, [scene.id for scene in scenes])
+    except timeline_math.TimelineError as exc:
+        raise ProjectError(f"{where}: {exc}") from exc
+    return tuple(
+        TimelineEntry(
+            scene=place.name,
+            start_frame=place.start,
+            frames=place.frames,
+            overlap_in=place.overlap_in,
+            overlap_out=place.overlap_out,
+        )
+        for place in placements
+    )
 
 
 # ----------------------------------------------------------------------------- loading
@@ -312,6 +404,7 @@ def load_project(root: Path | str) -> ProjectSpec:
     defaults = config.defaults
     scenes, seen = [], set()
     for index, entry in enumerate(entries):
+        is_last = index == len(entries) - 1
         field = f"{where}: scenes.{index}"
         image = _existing(root, entry.image, f"{field}.image")
         scene_id = entry.id or _scene_id(image.stem)
@@ -328,34 +421,46 @@ def load_project(root: Path | str) -> ProjectSpec:
             if entry.voiceover
             else _first(root / "audio" / "voiceover", scene_id, AUDIO_SUFFIXES)
         )
+        transition = entry.transition or defaults.transition
+        duration = entry.duration or defaults.duration
+        if duration == "auto":
+            duration = _auto_duration(
+                f"{field}.duration", voiceover, entry.voiceover_offset, config.audio.auto_pad,
+                0.0 if is_last else transition.duration,
+            )
         scenes.append(
             Scene(
                 id=scene_id,
                 image=image,
                 depth=depth,
-                duration=entry.duration or defaults.duration,
+                duration=duration,
                 motion=entry.motion or defaults.motion,
-                transition=entry.transition or defaults.transition,
+                transition=transition,
                 voiceover=voiceover,
                 voiceover_level=(
                     entry.voiceover_level if entry.voiceover_level is not None else config.audio.voiceover_level
                 ),
+                voiceover_offset=entry.voiceover_offset,
             )
         )
 
     spec_audio = config.audio
     effects = []
-    starts, start = {}, 0
-    for scene in scenes:
-        starts[scene.id] = start / config.output.fps
-        start += frames_for(scene.duration, config.output.fps)
+    # Scene-relative effects start where the scene first shows (its incoming transition).
+    starts = {entry.scene: entry.start_frame / config.output.fps for entry in plan_timeline(scenes, config.output.fps, where)}
     for index, effect in enumerate(spec_audio.effects):
         field = f"{where}: audio.effects.{index}"
         if effect.scene is not None and effect.scene not in starts:
             raise ProjectError(f"{field}.scene: no scene named {effect.scene!r}")
         offset = starts[effect.scene] if effect.scene else 0.0
         effects.append(
-            Effect(file=_existing(root, effect.file, f"{field}.file"), at=offset + effect.at, gain=effect.gain)
+            Effect(
+                file=_existing(root, effect.file, f"{field}.file"),
+                at=offset + effect.at,
+                gain=effect.gain,
+                fade_in=effect.fade_in,
+                fade_out=effect.fade_out,
+            )
         )
     audio = Audio(
         voiceover=(
@@ -369,8 +474,8 @@ def load_project(root: Path | str) -> ProjectSpec:
             else _first(root / "audio", "music", AUDIO_SUFFIXES)
         ),
         voiceover_level=spec_audio.voiceover_level,
-        music_level=spec_audio.music_level,
         effects=tuple(effects),
+        mix=MixSettings.model_validate(spec_audio.model_dump(include=set(MixSettings.model_fields))),
     )
     return ProjectSpec(
         name=name,
@@ -380,6 +485,22 @@ def load_project(root: Path | str) -> ProjectSpec:
         scenes=tuple(scenes),
         audio=audio,
     )
+
+
+def _auto_duration(where: str, voiceover: Path | None, offset: float, pad: float, outgoing: float) -> float:
+    """A scene duration of ``auto``: its narration (decoded once; remembered while the
+    file is unchanged) after its offset, the pad, and the outgoing transition's overlap,
+    so the next scene's narration starts ``pad`` seconds after this one ends."""
+    from parallax_pipeline.engine.audio import audio_seconds  # PyAV: imported only when needed
+    from parallax_pipeline.engine.errors import MediaError
+
+    if voiceover is None:
+        raise ProjectError(f"{where}: 'auto' fits the scene to its voiceover, and the scene has none")
+    try:
+        seconds = audio_seconds(voiceover)
+    except MediaError as exc:
+        raise ProjectError(f"{where}: 'auto' needs the voiceover's length: {exc}") from exc
+    return min(offset + seconds + pad + outgoing, 600.0)
 
 
 def discover_projects(projects_root: Path | str) -> list[Path]:

@@ -1,13 +1,15 @@
 """Project assets: the composed picture, the mixed soundtrack and the final deliverable."""
 
+import math
+from collections import Counter
+from pathlib import Path
 
 import dagster as dg
-import numpy as np
 
 from parallax_pipeline import partitions, recipes
 from parallax_pipeline.assets.materialize import materialize_artifact
 from parallax_pipeline.automation import rebuild_on_upstream_change
-from parallax_pipeline.engine import audio, compose, encode, previews
+from parallax_pipeline.engine import audio, compose, encode, mix_preview, mixing, previews, production
 from parallax_pipeline.io_managers import Artifact
 from parallax_pipeline.resources import ArtifactStore, ProjectLibrary, Publisher
 
@@ -17,12 +19,10 @@ def _settings(spec) -> encode.VideoSettings:
     return encode.VideoSettings(width, height, spec.output.fps, crf=spec.output.crf, preset=spec.output.encoder_preset)
 
 
-def _middle_frame(path) -> np.ndarray:
-    info = encode.probe(path)
-    for index, frame in enumerate(encode.read_frames(path)):
-        if index >= info.frames // 2:
-            return frame
-    raise ValueError(f"{path}: no frames")
+# Encoded pieces of compositions, kept across runs so a changed scene re-encodes only
+# itself and its transitions (see engine/compose.py). Pruned to this size, oldest use first.
+SEGMENT_FOLDER = "segments"
+SEGMENT_CACHE_BYTES = 20 * 1024**3
 
 
 @dg.asset(
@@ -44,7 +44,12 @@ def composed_video(
     artifacts: ArtifactStore,
     parallax_clip: dict[str, Artifact],
 ) -> dg.Output[Artifact]:
-    """The scene clips in project order, joined by hard cuts."""
+    """The scene clips in project order, joined by their transitions (project.yaml).
+
+    Incremental: each scene's solo part and each transition is an encoded segment in the
+    store's segment cache; after a change only the pieces it touches are encoded again and
+    the rest are stream-copied.
+    """
     spec = projects.load(context.partition_key)
     clips = []
     for scene in spec.scenes:
@@ -61,20 +66,35 @@ def composed_video(
     def build(folder):
         out = folder / "video.mp4"
         total = spec.total_frames
-        written = compose.concat_clips(
+        cache = compose.SegmentCache(artifacts.open().root / SEGMENT_FOLDER)
+        report = compose.compose(
             [clip.path("clip.mp4") for clip in clips],
+            spec.transitions(),
             out,
             settings,
+            names=[scene.id for scene in spec.scenes],
+            segment_cache=cache.folder,
             on_progress=lambda done: context.log.info(f"{spec.name}: composed {done}/{total} frames"),
         )
+        if report.frames != total:
+            raise dg.Failure(
+                f"{spec.root}: composed {report.frames} frames, the project's timeline has {total}; "
+                "a scene clip does not have the length project.yaml gives it. Re-materialize its parallax_clip."
+            )
+        cache.prune(SEGMENT_CACHE_BYTES)
+        transitions = Counter(transition.label() for transition in spec.transitions())
         return {
             "scenes": len(clips),
-            "frames": written,
-            "duration": round(written / settings.fps, 3),
+            "frames": report.frames,
+            "duration": round(report.frames / settings.fps, 3),
             "width": settings.width,
             "height": settings.height,
             "fps": settings.fps,
-            "preview": previews.markdown_image(_middle_frame(out), "middle frame"),
+            "transitions": ", ".join(f"{count}× {label}" for label, count in sorted(transitions.items())) or "none",
+            "frames_encoded": report.frames_encoded,
+            "pieces_reused": report.pieces - report.pieces_encoded,
+            "pieces_encoded": report.pieces_encoded,
+            "preview": previews.markdown_image(encode.read_frame(out, report.frames // 2), "middle frame"),
         }
 
     return materialize_artifact(
@@ -89,39 +109,85 @@ def composed_video(
     kinds={"wav"},
 )
 def mixed_audio(context: dg.AssetExecutionContext, projects: ProjectLibrary, artifacts: ArtifactStore) -> dg.Output[Artifact]:
-    """Voiceover, music and effects mixed to the picture's exact length (48 kHz stereo)."""
+    """Voiceover, music and effects matched in loudness, placed on the picture's timeline,
+    the music ducked under the voice, mastered to the project's loudness target and
+    true-peak ceiling: 48 kHz stereo, exactly the picture's length."""
     spec = projects.load(context.partition_key)
     source = recipes.mixed_audio_source(spec)
 
     def build(folder):
-        fps = spec.output.fps
-        starts = {entry.scene: entry.start_frame / fps for entry in spec.timeline()}
-        voiceovers = [
-            (starts[scene.id], audio.decode_audio(scene.voiceover), scene.voiceover_level)
-            for scene in spec.scenes
-            if scene.voiceover is not None
-        ]
-        if spec.audio.voiceover is not None:
-            voiceovers.append((0.0, audio.decode_audio(spec.audio.voiceover), spec.audio.voiceover_level))
-        music = audio.decode_audio(spec.audio.music) if spec.audio.music is not None else None
-        effects = [(effect.at, audio.decode_audio(effect.file), effect.gain) for effect in spec.audio.effects]
-        length = round(spec.total_frames * audio.SAMPLE_RATE / fps)
-        mix = audio.mix_tracks(length, voiceovers, music, spec.audio.music_level, effects)
-        audio.write_wav(folder / "mix.wav", mix)
-        peak = float(np.abs(mix).max()) if mix.size else 0.0
-        rms = float(np.sqrt(np.mean(mix.astype(np.float64) ** 2))) if mix.size else 0.0
+        length, voiceovers, music, effects = mix_inputs(spec)
+        result = mixing.render_mix(length, voiceovers, music, effects, spec.audio.mix)
+        audio.write_wav(folder / "mix.wav", result.samples)
+        for warning in result.warnings:
+            context.log.warning(f"{spec.name}: {warning}")
+        picture = mix_preview.mix_picture(
+            result.buses, result.samples, spec.audio.mix.loudness.lufs, bus_gain_db=result.master.gain_db
+        )
         return {
             "duration": round(length / audio.SAMPLE_RATE, 3),
             "sample_rate": audio.SAMPLE_RATE,
+            **result.master.report.as_metadata(),
+            "target_lufs": spec.audio.mix.loudness.lufs,
+            "true_peak_ceiling_dbtp": spec.audio.mix.loudness.true_peak,
+            "master_gain_db": round(result.master.gain_db, 2),
+            "limiter_reduction_db": round(result.master.limiter_reduction_db, 2),
             "voiceover_tracks": len(voiceovers),
             "music": spec.audio.music.name if spec.audio.music else "none",
             "effects": len(effects),
-            "peak_dbfs": round(20 * np.log10(max(peak, 1e-9)), 2),
-            "rms_dbfs": round(20 * np.log10(max(rms, 1e-9)), 2),
-            "waveform": previews.markdown_image(previews.waveform_image(mix), "waveform", max_width=640),
+            "stems": "\n".join(_describe_stem(stem) for stem in result.stems) or "none",
+            "warnings": "\n".join(result.warnings) or "none",
+            "loudness_over_time": previews.markdown_image(
+                picture, "loudness over time: voice, music, effects", max_width=640
+            ),
+            "waveform": previews.markdown_image(previews.waveform_image(result.samples), "waveform", max_width=640),
         }
 
     return materialize_artifact(artifacts, "mixed_audio", source, source, build)
+
+
+def mix_inputs(spec) -> tuple[int, list[mixing.ClipSpec], Path | None, list[mixing.ClipSpec]]:
+    """The soundtrack's length in samples and its clips, placed on the picture's timeline:
+    each scene's narration at the scene's first frame plus its offset, so transitions
+    (overlapping scenes) carry the audio with them."""
+    fps = spec.output.fps
+    starts = {entry.scene: entry.start_frame / fps for entry in spec.timeline()}
+    voiceovers = [
+        mixing.ClipSpec(
+            path=scene.voiceover,
+            start=starts[scene.id] + scene.voiceover_offset,
+            level=scene.voiceover_level,
+            label=scene.id,
+        )
+        for scene in spec.scenes
+        if scene.voiceover is not None
+    ]
+    if spec.audio.voiceover is not None:
+        voiceovers.append(
+            mixing.ClipSpec(path=spec.audio.voiceover, start=0.0, level=spec.audio.voiceover_level, label="narration")
+        )
+    effects = [
+        mixing.ClipSpec(
+            path=effect.file,
+            start=effect.at,
+            level=effect.gain,
+            fade_in=effect.fade_in,
+            fade_out=effect.fade_out,
+            label=f"effects.{index}",
+        )
+        for index, effect in enumerate(spec.audio.effects)
+    ]
+    length = round(spec.total_frames * audio.SAMPLE_RATE / fps)
+    return length, voiceovers, spec.audio.music, effects
+
+
+def _describe_stem(stem: mixing.StemReport) -> str:
+    source = f"{stem.source_lufs:.1f} LUFS" if math.isfinite(stem.source_lufs) else "silent"
+    level = f"{stem.level_db:+.1f} dB" if math.isfinite(stem.level_db) else "muted"
+    return (
+        f"{' '.join(filter(None, (stem.kind, stem.label)))} ({stem.file}, {stem.seconds:.2f} s) at {stem.start:.3f} s: "
+        f"{source}, matched {stem.match_gain_db:+.1f} dB, level {level}"
+    )
 
 
 @dg.asset(
@@ -139,12 +205,20 @@ def final_video(
     composed_video: Artifact,
     mixed_audio: Artifact,
 ) -> dg.Output[Artifact]:
-    """The deliverable: the composed picture with the mixed soundtrack as AAC, one MP4."""
+    """The deliverable: the composed picture with the mixed soundtrack as AAC, one MP4,
+    its loudness and true peak measured on the decoded file (mastered again with more
+    headroom if the encode pushed the true peak over the ceiling)."""
     spec = projects.load(context.partition_key)
     source = recipes.final_video_source(spec)
 
     def build(folder):
-        info = encode.mux(composed_video.path("video.mp4"), mixed_audio.path("mix.wav"), folder / "final.mp4")
+        made = production.produce_final(
+            composed_video.path("video.mp4"),
+            mixed_audio.path("mix.wav"),
+            folder / "final.mp4",
+            spec.audio.mix.loudness,
+        )
+        info = made.info
         return {
             "width": info.width,
             "height": info.height,
@@ -152,6 +226,12 @@ def final_video(
             "frames": info.frames,
             "duration": round(info.duration, 3),
             "audio_duration": round(info.audio_duration or 0.0, 3),
+            "audio_samples": made.audio_samples,
+            "audio_samples_expected": made.video_samples,
+            # Measured on the AAC decoded back from the finished file, as delivered.
+            **made.loudness.as_metadata("delivered_"),
+            "true_peak_ceiling_dbtp": spec.audio.mix.loudness.true_peak,
+            "audio_encodes": made.attempts,
             "preview": composed_video.info.get("preview"),
         }
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from parallax_pipeline import partitions, recipes
 from parallax_pipeline.assets.materialize import materialize_artifact
-from parallax_pipeline.engine import depth, encode, images, parallax, previews
+from parallax_pipeline.engine import clip, depth, encode, images, previews
 from parallax_pipeline.io_managers import Artifact
 from parallax_pipeline.resources import ArtifactStore, DepthModel, ProjectLibrary
 
@@ -77,22 +77,16 @@ def parallax_clip(
         settings = encode.VideoSettings(
             width, height, spec.output.fps, crf=spec.output.crf, preset=spec.output.encoder_preset
         )
-        rendered = parallax.render_frames(image, disparity, scene.motion, frames, (width, height))
-        poster = {}
 
-        def keep_poster(stream):
-            # The middle frame is the poster: the move is under way, nothing is cropped yet.
-            for index, frame in enumerate(stream):
-                if index == frames // 2:
-                    poster["frame"] = frame
-                yield frame
+        def progress(done: int, total: int) -> None:
+            if done % 30 == 0 or done == total:
+                context.log.info(f"{project}/{scene_id}: frame {done}/{total}")
 
-        written = encode.encode_frames(
-            keep_poster(rendered),
-            folder / "clip.mp4",
-            settings,
-            on_progress=lambda done: context.log.info(f"{project}/{scene_id}: frame {done}/{frames}"),
+        # the middle frame is the poster: the move is under way
+        report = clip.render_clip(
+            image, disparity, scene.motion, frames, settings, folder / "clip.mp4", fit=spec.output.fit, on_progress=progress
         )
+        written = report.frames
         seconds = time.perf_counter() - started
         return {
             "width": width,
@@ -101,9 +95,11 @@ def parallax_clip(
             "frames": written,
             "duration": round(written / spec.output.fps, 3),
             "motion": scene.motion.preset,
+            "layers": report.layers,
+            "prepare_seconds": round(report.prepare_seconds, 3),
             "seconds": round(seconds, 3),
             "render_fps": round(written / max(seconds, 1e-6), 1),
-            "preview": previews.markdown_image(poster["frame"], "poster frame"),
+            "preview": previews.markdown_image(report.poster, "poster frame"),
         }
 
     return materialize_artifact(artifacts, "parallax_clip", source, recipes.combine(source, depth_map.recipe), build)

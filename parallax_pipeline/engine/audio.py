@@ -1,7 +1,11 @@
-"""Audio: decode any input to 48 kHz stereo float, fit lengths, place clips, mix, WAV I/O.
+"""Audio clips: decode any input to 48 kHz stereo float, fit lengths, fade, place, WAV I/O.
 
 Samples are float32 arrays of shape (2, N) (channels first, like FFmpeg's planar
-"fltp"), nominally within [-1, 1], always at ``SAMPLE_RATE``.
+"fltp"), nominally within [-1, 1], always at ``SAMPLE_RATE``. Mixing, loudness and
+dynamics build on these in `mixing`, `loudness`, `dynamics` and `mastering`.
+
+pydub is not used: it mixes in 16-bit integers at whole-millisecond positions and needs
+an ffmpeg binary for MP3; PyAV's in-process FFmpeg and float32 numpy do all of it.
 
 Intermediate WAVs are written as 32-bit float PCM: the mix round-trips bit-exactly,
 no dither or clipping decisions are needed before the final AAC encode, and FFmpeg
@@ -16,11 +20,11 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .dsp import raised_cosine
 from .encode import atomic_output, check_input_file
 from .errors import MediaError
 
 SAMPLE_RATE = 48_000
-PEAK_CEILING = 0.98
 
 
 def decode_audio(path: Path) -> np.ndarray:
@@ -104,25 +108,32 @@ def place(track: np.ndarray, clip: np.ndarray, start: int, gain: float = 1.0) ->
         track[:, lo:hi] += gain * clip[:, lo - start : hi - start]
 
 
-def mix_tracks(
-    length: int,
-    voiceovers: list[tuple[float, np.ndarray, float]],
-    music: np.ndarray | None,
-    music_gain: float,
-    effects: list[tuple[float, np.ndarray, float]],
-) -> np.ndarray:
-    """Mix voice-overs and effects ``(start seconds, samples, gain)`` over looped music
-    into a (2, length) float32 track. If the peak exceeds 0.98 the whole mix is scaled
-    down to 0.98, which keeps every relative level and never clips."""
-    track = np.zeros((2, length), np.float32)
-    if music is not None:
-        track += fit_length(music, length, loop=True) * np.float32(music_gain)
-    for start_s, clip, gain in [*voiceovers, *effects]:
-        place(track, clip, round(start_s * SAMPLE_RATE), gain)
-    peak = float(np.max(np.abs(track))) if length else 0.0
-    if peak > PEAK_CEILING:
-        track *= np.float32(PEAK_CEILING / peak)
-    return track
+def apply_fades(clip: np.ndarray, fade_in: int = 0, fade_out: int = 0) -> np.ndarray:
+    """A copy of ``clip`` faded in over its first ``fade_in`` samples and out over its
+    last ``fade_out`` (sin² ramps: no corner where a fade starts or ends)."""
+    out = np.array(clip, dtype=np.float32, copy=True)
+    length = out.shape[1]
+    fade_in, fade_out = min(max(fade_in, 0), length), min(max(fade_out, 0), length)
+    if fade_in:
+        out[:, :fade_in] *= raised_cosine(fade_in, rising=True)
+    if fade_out:
+        out[:, length - fade_out :] *= raised_cosine(fade_out, rising=False)
+    return out
+
+
+_durations: dict[tuple[str, int, int], float] = {}
+
+
+def audio_seconds(path: Path) -> float:
+    """Length of an audio file in seconds, from its decoded samples (exact for every
+    format, unlike header durations), remembered per (path, size, mtime) so that
+    re-validating a project on every sensor tick decodes each file once."""
+    path = check_input_file(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _durations:
+        _durations[key] = decode_audio(path).shape[1] / SAMPLE_RATE
+    return _durations[key]
 
 
 def write_wav(path: Path, samples: np.ndarray) -> None:

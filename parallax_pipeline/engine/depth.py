@@ -250,9 +250,15 @@ class DepthEstimator:
     def predict(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Disparity for each uint8 RGB image, float32 HxW at the image's own size, in [0, 1].
 
-        Images of the same size are batched together (batch_size at a time); the model's
-        output is upsampled to each image's size and normalised with normalize_disparity.
+        Images of the same size are batched together (batch_size at a time). Each
+        prediction, at the model's resolution, is normalised robustly and brought to the
+        image's size by `guided_upsample`, so depth edges follow the picture's edges.
         """
+        return [prepare_disparity(raw, image) for raw, image in zip(self.predict_raw(images), images)]
+
+    def predict_raw(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """The model's own output per image: float32 relative disparity (larger = nearer,
+        arbitrary scale) at the model's input resolution (518 px on one side)."""
         import torch
 
         rgb = [_as_rgb(image) for image in images]
@@ -262,19 +268,131 @@ class DepthEstimator:
 
         results: list[np.ndarray | None] = [None] * len(rgb)
         with torch.inference_mode():
-            for (height, width), indices in groups.items():
+            for indices in groups.values():
                 for start in range(0, len(indices), self.batch_size):
                     chunk = indices[start : start + self.batch_size]
                     predicted = self.model(pixel_values=self._pixel_values([rgb[i] for i in chunk])).predicted_depth
-                    # Back to the image's size in float32 (fp16 bicubic is coarse); on the CPU for
-                    # MPS, whose bicubic support varies between torch releases.
-                    predicted = predicted.float() if self.device != "mps" else predicted.float().cpu()
-                    full = torch.nn.functional.interpolate(
-                        predicted[:, None], size=(height, width), mode="bicubic", align_corners=False
-                    )[:, 0]
-                    for i, raw in zip(chunk, full.cpu().numpy()):
-                        results[i] = normalize_disparity(raw)
+                    for i, raw in zip(chunk, predicted.float().cpu().numpy()):
+                        results[i] = raw
         return results  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- depth preparation
+
+GUIDE_RADIUS = 4
+"""Window radius (px at the disparity map's resolution) of the guided upsampling."""
+GUIDE_EPS = 1e-3
+"""Guided filter regularisation: image contrast (squared, in [0, 1] units) below which a
+window follows the disparity map rather than the picture."""
+
+
+def _box(values: np.ndarray, radius: int) -> np.ndarray:
+    return cv2.boxFilter(values, -1, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
+
+
+def guided_upsample(
+    disparity: np.ndarray, image: np.ndarray, radius: int = GUIDE_RADIUS, eps: float = GUIDE_EPS
+) -> np.ndarray:
+    """Upsample a low-resolution disparity map to ``image``'s size, its edges snapped to the
+    image's edges: the fast guided filter (He & Sun, 2015) with the colour image as guide.
+
+    Per window of the small map, disparity is fitted as a linear function of the RGB
+    colour (``d ≈ a·I + b``, ridge-regularised by ``eps``); the coefficients are
+    averaged, upsampled smoothly and applied to the full-resolution colours. Where a
+    depth step coincides with a colour step the result switches at the colour step's
+    exact pixel, not along a bicubic ramp; in flat colour it is the smooth map.
+    ``disparity``: float HxW (any scale; [0, 1] suits ``eps``); ``image``: uint8 RGB.
+    Returns float32 at the image's size.
+    """
+    d = np.asarray(disparity, dtype=np.float32)
+    rgb = _as_rgb(np.asarray(image))
+    height, width = rgb.shape[:2]
+    small_h, small_w = d.shape
+    guide_small = cv2.resize(rgb, (small_w, small_h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    radius = max(1, min(radius, (min(small_h, small_w) - 1) // 2))
+    mean_i = _box(guide_small, radius)
+    mean_d = _box(d, radius)
+    cov_id = _box(guide_small * d[:, :, None], radius) - mean_i * mean_d[:, :, None]
+    # the 3x3 colour covariance of each window, regularised, inverted in closed form
+    r, g, b = (guide_small[:, :, i] for i in range(3))
+    mr, mg, mb = (mean_i[:, :, i] for i in range(3))
+    rr = _box(r * r, radius) - mr * mr + eps
+    rg = _box(r * g, radius) - mr * mg
+    rb = _box(r * b, radius) - mr * mb
+    gg = _box(g * g, radius) - mg * mg + eps
+    gb = _box(g * b, radius) - mg * mb
+    bb = _box(b * b, radius) - mb * mb + eps
+    inv_rr, inv_rg, inv_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb
+    inv_gg, inv_gb, inv_bb = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
+    det = rr * inv_rr + rg * inv_rg + rb * inv_rb
+    cr, cg, cb = (cov_id[:, :, i] for i in range(3))
+    a_r = (inv_rr * cr + inv_rg * cg + inv_rb * cb) / det
+    a_g = (inv_rg * cr + inv_gg * cg + inv_gb * cb) / det
+    a_b = (inv_rb * cr + inv_gb * cg + inv_bb * cb) / det
+    offset = mean_d - a_r * mr - a_g * mg - a_b * mb
+    coefficients = _box(np.dstack([a_r, a_g, a_b, offset]), radius)
+    if (small_h, small_w) != (height, width):
+        coefficients = cv2.resize(coefficients, (width, height), interpolation=cv2.INTER_LINEAR)
+    guide = rgb.astype(np.float32) / 255.0
+    out = (coefficients[:, :, :3] * guide).sum(axis=2, dtype=np.float32)
+    out += coefficients[:, :, 3]
+    return out.astype(np.float32, copy=False)
+
+
+def prepare_disparity(
+    disparity: np.ndarray,
+    image: np.ndarray,
+    low_pct: float = 1.0,
+    high_pct: float = 99.0,
+    normalize: bool = True,
+) -> np.ndarray:
+    """A raw disparity-like map (larger = nearer, any scale) -> float32 HxW in [0, 1] at
+    ``image``'s size: what the renderer takes.
+
+    Non-finite values become the median; the map is normalised robustly (the
+    ``low_pct`` percentile maps to 0, ``high_pct`` to 1, beyond is clipped, so a single
+    outlier cannot flatten the scene); a smaller map is upsampled with
+    `guided_upsample` (edges aligned with the picture's) and a larger one shrunk with
+    area averaging. A flat map (no depth information) becomes a constant 0.5, so the
+    whole picture moves as one plane. ``disparity`` may be HxW or HxWxC (channels are
+    averaged). With ``normalize=False`` (a map that already is disparity in [0, 1], such
+    as a supplied depth file) the values are only clipped, not rescaled.
+    """
+    d = np.asarray(disparity)
+    if d.ndim == 3:
+        d = d[:, :, 0] if d.shape[2] == 1 else d.mean(axis=2)
+    if d.ndim != 2 or d.size == 0:
+        raise ValueError(f"expected an HxW disparity map, got shape {np.shape(disparity)}")
+    d = d.astype(np.float32)
+    finite = np.isfinite(d)
+    if not finite.any():
+        raise ValueError("disparity map has no finite values")
+    if not finite.all():
+        d = np.where(finite, d, np.float32(np.median(d[finite])))
+    height, width = np.asarray(image).shape[:2]
+
+    def robust(values: np.ndarray) -> np.ndarray | None:
+        if not normalize:
+            return np.clip(values, 0.0, 1.0)
+        step = max(1, int((values.size / 500_000) ** 0.5))  # percentiles on <= ~0.5 Mpx
+        lo, hi = (float(v) for v in np.percentile(values[::step, ::step], [low_pct, high_pct]))
+        if not hi - lo > np.finfo(np.float32).eps * max(1.0, abs(lo), abs(hi)):
+            return None
+        out = (values - np.float32(lo)) * np.float32(1.0 / (hi - lo))
+        return np.clip(out, 0.0, 1.0, out=out)
+
+    d = robust(d)
+    if d is None:
+        return np.full((height, width), 0.5, np.float32)
+    if d.shape != (height, width):
+        if d.shape[0] * d.shape[1] > height * width:
+            d = cv2.resize(d, (width, height), interpolation=cv2.INTER_AREA)
+        else:
+            d = guided_upsample(d, image)
+        d = robust(d)
+        if d is None:
+            return np.full((height, width), 0.5, np.float32)
+    return np.ascontiguousarray(d, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- disparity maps

@@ -263,28 +263,25 @@ def probe(path: Path) -> MediaInfo:
 def read_frames(path: Path) -> Iterator[np.ndarray]:
     """Decode a video's frames one by one as uint8 HxWx3 RGB (colour matrix from the
     file's tags). Raises MediaError for unreadable files."""
-    path = check_input_file(path)
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise MediaError(f"{path}: no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"  # frame threading: several cores decode at once
-            for frame in container.decode(stream):
-                yield frame.to_ndarray(format="rgb24")
-    except av.FFmpegError as err:
-        raise MediaError(f"{path}: cannot decode video ({err})") from err
+    with FrameReader(path) as reader:
+        yield from reader.frames(0)
 
 
-def mux(video_path: Path, audio_wav: Path, out_path: Path, audio_bitrate: int = 192_000) -> MediaInfo:
-    """Combine a video (stream-copied, no re-encode) with a WAV (encoded AAC 48 kHz
-    stereo), the audio trimmed or padded with silence to the video's exact duration.
-    Returns ``probe(out_path)``."""
+def mux(video_path: Path, audio: Path | np.ndarray, out_path: Path, audio_bitrate: int = 192_000) -> MediaInfo:
+    """Combine a video (stream-copied, no re-encode) with audio (a file, or 48 kHz
+    (2, N) float samples) encoded as AAC 48 kHz stereo, trimmed or padded with silence
+    to the video's exact duration. Returns ``probe(out_path)``.
+
+    The encoder's priming delay is recorded in the MP4's edit list, so a decoder starts
+    the audio at sample 0 of the video: a sound at t seconds in ``audio`` plays at t."""
     from .audio import SAMPLE_RATE, decode_audio, fit_length  # audio imports this module
 
     video_info = probe(video_path)
     n_total = round(video_info.duration * SAMPLE_RATE)
-    samples = fit_length(decode_audio(audio_wav), n_total)
+    source = audio if isinstance(audio, np.ndarray) else decode_audio(audio)
+    if source.ndim != 2 or source.shape[0] != 2:
+        raise ValueError(f"{out_path}: audio must be (2, N) samples, got shape {source.shape}")
+    samples = fit_length(source, n_total)
     chunk = SAMPLE_RATE // 10
     with atomic_output(out_path) as tmp:
         with av.open(str(video_path)) as src, av.open(
@@ -319,3 +316,237 @@ def mux(video_path: Path, audio_wav: Path, out_path: Path, audio_bitrate: int = 
             encode_audio_until(n_total)
             dst.mux(a_out.encode(None))
     return probe(out_path)
+
+
+# ----------------------------------------------------------------------------- segments
+
+
+class FrameReader:
+    """Frames of one video by index, read forwards: ``frames(start, stop)`` yields RGB
+    frames ``start … stop − 1``, and a later call continues where the last one stopped
+    without decoding again. Frames skipped to reach ``start`` are decoded but never
+    converted to RGB (most of a frame's cost at 1080p). Reading backwards reopens the file.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.position = 0
+        """Index of the next frame the decoder will produce."""
+        self._container = None
+        self._decoded = None
+
+    def __enter__(self) -> FrameReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+        self._container = self._decoded = None
+
+    def _open(self) -> None:
+        self.close()
+        path = check_input_file(self.path)
+        try:
+            self._container = av.open(str(path))
+            if not self._container.streams.video:
+                raise MediaError(f"{path}: no video stream")
+            stream = self._container.streams.video[0]
+            stream.thread_type = "AUTO"  # frame threading: several cores decode at once
+            self._decoded = self._container.decode(stream)
+        except av.FFmpegError as err:
+            self.close()
+            raise MediaError(f"{path}: cannot read video ({err})") from err
+        except BaseException:
+            self.close()
+            raise
+        self.position = 0
+
+    def _next(self, wanted: int | None):
+        """The next decoded frame, or None at the end when ``wanted`` is None (read to the end)."""
+        try:
+            frame = next(self._decoded, None)
+        except av.FFmpegError as err:
+            raise MediaError(f"{self.path}: cannot decode video ({err})") from err
+        if frame is None and wanted is not None:
+            raise MediaError(f"{self.path}: video has {self.position} frames, frame {wanted} was asked for")
+        if frame is not None:
+            self.position += 1
+        return frame
+
+    def frames(self, start: int, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Yield frames ``start`` up to ``stop`` (exclusive; None: to the end) as uint8 RGB."""
+        if self._decoded is None or start < self.position:
+            self._open()
+        while self.position < start:
+            self._next(start)
+        while stop is None or self.position < stop:
+            frame = self._next(None if stop is None else stop - 1)
+            if frame is None:
+                return
+            yield frame.to_ndarray(format="rgb24")
+
+
+def read_frame(path: Path, index: int) -> np.ndarray:
+    """Frame ``index`` of a video as RGB, found by seeking to the keyframe before it (cheap
+    for a poster frame: no decoding from the start of a long video)."""
+    path = check_input_file(path)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            start = stream.start_time or 0
+            if rate and index > 0:
+                container.seek(start + int(index / (rate * stream.time_base)), stream=stream, backward=True)
+            last = None
+            for frame in container.decode(stream):
+                if frame.pts is None or not rate:
+                    continue
+                last = frame
+                if round((frame.pts - start) * stream.time_base * rate) >= index:
+                    return frame.to_ndarray(format="rgb24")
+    except av.FFmpegError as err:
+        raise MediaError(f"{path}: cannot decode video ({err})") from err
+    raise MediaError(f"{path}: has no frame {index}" + ("" if last is not None else " (no frames at all)"))
+
+
+def _segment_packets(path: Path, fps: int) -> tuple[object, list[int]]:
+    """(video stream description, frame index of each packet in decode order) of a segment,
+    checking it is a closed run of frames 0 … n−1 that starts on a keyframe."""
+    path = check_input_file(path)
+    frame_time = Fraction(1, fps)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            ctx = stream.codec_context
+            description = (ctx.name, ctx.width, ctx.height, bytes(ctx.extradata or b""))
+            time_base = stream.time_base  # read while the file is open
+            packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.size]
+    except av.FFmpegError as err:
+        raise MediaError(f"{path}: cannot read video ({err})") from err
+    if not packets:
+        raise MediaError(f"{path}: segment has no frames")
+    if not packets[0][1]:
+        raise MediaError(f"{path}: segment does not start with a keyframe; it cannot be joined cleanly")
+    first = min(pts for pts, _ in packets)
+    indices = [round((pts - first) * time_base / frame_time) for pts, _ in packets]
+    if sorted(indices) != list(range(len(indices))):
+        raise MediaError(f"{path}: frames are not one frame apart at {fps} fps; cannot join it frame-exactly")
+    return description, indices
+
+
+def concat_videos(segments: Iterable[Path], out_path: Path, fps: int) -> int:
+    """Join H.264 segments end to end by stream copy (no re-encode); return the frames.
+
+    Every segment must start with a keyframe (IDR) and carry the same codec parameters
+    (the same encoder settings give byte-identical SPS/PPS), so the joins decode cleanly.
+    Frame ``i`` of the result gets pts ``i`` (time base ``1/fps``): timestamps continue
+    across joins with no gap or repeat. Decode timestamps are renumbered with one delay
+    for the whole file, the largest reordering any segment uses, so they rise strictly
+    even where a segment without B-frames meets one with them.
+    """
+    segments = [Path(s) for s in segments]
+    if not segments:
+        raise ValueError("concat_videos needs at least one segment")
+    # First pass: check every segment and find the reordering delay (packets only, cheap).
+    layouts, description = [], None
+    for segment in segments:
+        described, indices = _segment_packets(segment, fps)
+        if description is None:
+            description = described
+        elif described != description:
+            raise MediaError(
+                f"{segment}: encoded with other codec parameters than {segments[0]} "
+                f"({described[0]} {described[1]}x{described[2]} vs {description[0]} {description[1]}x{description[2]}, "
+                "or different SPS/PPS); segments must share encoder settings"
+            )
+        layouts.append(indices)
+    delay = max(max(j - index for j, index in enumerate(indices)) for indices in layouts)
+    frame_time = Fraction(1, fps)
+    with atomic_output(Path(out_path)) as tmp:
+        with av.open(str(tmp), "w", container_options=_MP4_OPTIONS) as dst:
+            out = None
+            offset = decoded = 0
+            for segment, indices in zip(segments, layouts):
+                with av.open(str(segment)) as src:
+                    stream = src.streams.video[0]
+                    if out is None:
+                        out = dst.add_stream_from_template(stream)
+                        out.time_base = frame_time
+                    packets = (p for p in src.demux(stream) if p.size)
+                    for packet, index in zip(packets, indices):
+                        packet.pts = offset + index
+                        packet.dts = decoded - delay
+                        packet.duration = 1
+                        packet.time_base = frame_time
+                        packet.stream = out
+                        dst.mux(packet)
+                        decoded += 1
+                offset += len(indices)
+    return offset
+
+
+@dataclass(frozen=True)
+class DecodeAudit:
+    """What decoding a whole video found: the evidence that a join is clean."""
+
+    frames: int
+    """Frames the decoder produced."""
+    errors: tuple[str, ...]
+    """Error messages FFmpeg's decoder logged (empty for a clean stream)."""
+    corrupt_frames: int
+    """Frames the decoder flagged as corrupt."""
+    timestamps_continuous: bool
+    """Frame ``i`` is shown at ``i / fps``: none dropped, repeated or out of place."""
+    decode_order_valid: bool
+    """Decode timestamps rise strictly and never pass their frame's presentation time."""
+    keyframes: tuple[int, ...]
+    """Indices (presentation order) of the keyframes."""
+
+    @property
+    def clean(self) -> bool:
+        return not self.errors and not self.corrupt_frames and self.timestamps_continuous and self.decode_order_valid
+
+
+def audit_decode(path: Path) -> DecodeAudit:
+    """Decode every frame of a video and report errors, corrupt frames and timestamp order."""
+    path = check_input_file(path)
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)  # capture the decoder's own complaints
+    try:
+        with av.logging.Capture(local=False) as logs, av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            rate = stream.average_rate or stream.guessed_rate
+            tick = stream.time_base * rate  # frames per time-base unit
+            start = stream.start_time or 0
+            shown, corrupt, keyframes, decode_order_valid, last_dts = [], 0, [], True, None
+            for packet in container.demux(stream):
+                if packet.size:
+                    if packet.is_keyframe:
+                        keyframes.append(round((packet.pts - start) * tick))
+                    if packet.dts is not None:
+                        if (last_dts is not None and packet.dts <= last_dts) or packet.dts > packet.pts:
+                            decode_order_valid = False
+                        last_dts = packet.dts
+                for frame in packet.decode():  # the final empty packet flushes the decoder
+                    shown.append(round((frame.pts - start) * tick))
+                    corrupt += bool(frame.is_corrupt)
+    except av.FFmpegError as err:
+        raise MediaError(f"{path}: cannot decode video ({err})") from err
+    finally:
+        av.logging.set_level(level)
+    return DecodeAudit(
+        frames=len(shown),
+        errors=tuple(message.strip() for lvl, _, message in logs if lvl <= av.logging.ERROR),
+        corrupt_frames=corrupt,
+        timestamps_continuous=shown == list(range(len(shown))),
+        decode_order_valid=decode_order_valid,
+        keyframes=tuple(sorted(keyframes)),
+    )

@@ -116,3 +116,57 @@ def cover_crop(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if image.ndim == 3 and out.ndim == 2:  # cv2 drops a single channel axis
         out = out[:, :, None]
     return out
+
+
+FITS = ("cover", "contain")
+"""How a picture fills a frame of another aspect: ``cover`` scales it until it covers the
+frame and crops the excess (the default); ``contain`` shows all of it, and the bands
+beside it are filled with a soft continuation of the picture (inpainted, as hidden
+background is), never black."""
+
+
+def fit_scale(source_size: tuple[int, int], frame_size: tuple[int, int], fit: str = "cover") -> float:
+    """Frame pixels per source pixel when a ``source_size`` picture fits ``frame_size``
+    (both (width, height)) by ``fit``."""
+    if fit not in FITS:
+        raise ValueError(f"unknown fit {fit!r}; use one of {FITS}")
+    (sw, sh), (fw, fh) = source_size, frame_size
+    if min(sw, sh, fw, fh) < 1:
+        raise ValueError(f"sizes must be positive, got {source_size} and {frame_size}")
+    return max(fw / sw, fh / sh) if fit == "cover" else min(fw / sw, fh / sh)
+
+
+def place_on_canvas(
+    array: np.ndarray, scale: float, canvas_size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scale ``array`` (an image or a float map, HxW[xC]) by ``scale`` about its centre
+    and centre it on a canvas of ``canvas_size`` = (width, height).
+
+    Returns the canvas and a bool mask of the canvas pixels the picture covers; the
+    others hold the picture's replicated border and are meant to be inpainted. Large
+    reductions are prefiltered (INTER_AREA) so they do not alias; the placement is
+    exact to the sub-pixel (a picture and its disparity map land on the same pixels).
+    """
+    if scale <= 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    cw, ch = (int(v) for v in canvas_size)
+    h, w = array.shape[:2]
+    src = np.ascontiguousarray(array)
+    sx = sy = float(scale)
+    if scale < 0.75:  # shrink most of the way with area averaging, the rest by the warp
+        rw, rh = max(1, round(w * scale)), max(1, round(h * scale))
+        src = cv2.resize(src, (rw, rh), interpolation=cv2.INTER_AREA)
+        if array.ndim == 3 and src.ndim == 2:
+            src = src[:, :, None]
+        sx, sy = scale * w / rw, scale * h / rh  # what is left after the resize (close to 1)
+        h, w = src.shape[:2]
+    # centres coincide: (cw-1)/2 = s·((w-1)/2) + t
+    matrix = np.float32([[sx, 0, (cw - 1) / 2.0 - sx * (w - 1) / 2.0], [0, sy, (ch - 1) / 2.0 - sy * (h - 1) / 2.0]])
+    out = cv2.warpAffine(src, matrix, (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if array.ndim == 3 and out.ndim == 2:
+        out = out[:, :, None]
+    xs = (np.arange(cw, dtype=np.float64) - matrix[0, 2]) / sx
+    ys = (np.arange(ch, dtype=np.float64) - matrix[1, 2]) / sy
+    inside_x = (xs >= -0.5) & (xs <= w - 0.5)
+    inside_y = (ys >= -0.5) & (ys <= h - 0.5)
+    return out, inside_y[:, None] & inside_x[None, :]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -187,3 +188,46 @@ def test_depth_preview() -> None:
     assert preview.shape == (240, 320, 3) and preview.dtype == np.uint8
     assert preview[:, -1].sum() > preview[:, 0].sum()  # near (1) is bright
     assert depth_preview(disparity[:10, :100]).shape == (10, 100, 3)  # never upscaled
+
+
+# --------------------------------------------------------------------------- depth preparation
+
+
+def test_guided_upsampling_puts_depth_edges_on_the_image_edges() -> None:
+    from parallax_pipeline.engine.depth import guided_upsample
+
+    h, w = 180, 320
+    image = np.full((h, w, 3), (60, 120, 200), np.uint8)
+    image[:, 137:] = (220, 90, 40)  # a colour edge at column 137
+    small = np.zeros((45, 80), np.float32)
+    small[:, 34:] = 1.0  # the model's edge at 4x lower resolution, near column 136..139
+    small = cv2.GaussianBlur(small, (0, 0), 1.5)  # and soft, as network output is
+    guided = guided_upsample(small, image)
+    plain = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    assert guided.shape == (h, w) and guided.dtype == np.float32
+
+    def steepest(d: np.ndarray) -> tuple[int, float]:
+        steps = np.diff(d[h // 2])
+        return int(np.argmax(steps)) + 1, float(steps.max())
+
+    column, jump = steepest(guided)
+    assert column == 137 and jump > 0.6  # one step, exactly at the colour edge
+    assert steepest(plain)[1] < 0.2  # where plain upsampling leaves a ramp several pixels wide
+    row = guided[h // 2]
+    assert row[:120].max() < 0.15 and row[150:].min() > 0.85
+
+
+def test_prepare_disparity_is_robust_and_can_keep_values() -> None:
+    from parallax_pipeline.engine.depth import prepare_disparity
+
+    image = np.zeros((60, 80, 3), np.uint8)
+    raw = np.linspace(3.0, 5.0, 60 * 80, dtype=np.float32).reshape(60, 80)
+    raw[0, 0] = 1e9  # one outlier does not flatten the scene
+    out = prepare_disparity(raw, image)
+    assert out.min() == 0.0 and out.max() == 1.0 and 0.45 < float(np.median(out)) < 0.55
+    supplied = np.full((30, 40), 0.25, np.float32)
+    supplied[:, 20:] = 0.75
+    kept = prepare_disparity(supplied, image, normalize=False)  # a supplied map keeps its values
+    assert kept.shape == (60, 80) and kept.min() == pytest.approx(0.25, abs=0.02)
+    assert kept.max() == pytest.approx(0.75, abs=0.02)
+    assert np.all(prepare_disparity(np.ones((10, 10)), image) == 0.5)  # flat: one plane

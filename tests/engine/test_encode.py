@@ -212,3 +212,79 @@ def _video_packets(path):
 
 
 
+
+# ----------------------------------------------------------------------------- segments
+
+
+def test_concat_videos_joins_segments_frame_exactly(tmp_path):
+    from parallax_pipeline.engine.encode import audit_decode, concat_videos
+
+    # Lengths 1 and 2 have no B-frames (no reordering delay), longer ones do: the joins
+    # between the two kinds are where decode timestamps would go backwards if copied as is.
+    lengths = [1, 37, 2, 5, 1, 20]
+    segments, expected, start = [], [], 0
+    for k, n in enumerate(lengths):
+        frames = [gradient(start + i) for i in range(n)]
+        segments.append(tmp_path / f"seg{k}.mp4")
+        encode_frames(frames, segments[-1], SMALL)
+        expected += list(read_frames(segments[-1]))
+        start += n
+    out = tmp_path / "joined.mp4"
+    assert concat_videos(segments, out, SMALL.fps) == sum(lengths)
+
+    audit = audit_decode(out)
+    assert audit.clean, audit
+    assert audit.frames == sum(lengths)
+    assert set(np.cumsum([0] + lengths[:-1])) <= set(audit.keyframes)  # each segment opens on an IDR
+    got = list(read_frames(out))
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))  # copied, not re-encoded
+    assert probe(out).duration == pytest.approx(sum(lengths) / 24)
+    assert leftovers(tmp_path) == []
+
+
+def test_concat_videos_refuses_segments_of_other_settings(tmp_path):
+    from parallax_pipeline.engine.encode import concat_videos
+
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    encode_frames(solid((10, 10, 10), 3), a, SMALL)
+    encode_frames(solid((10, 10, 10), 3, w=160, h=90), b, VideoSettings(160, 90, 24))
+    with pytest.raises(MediaError, match=r"b\.mp4: encoded with other codec parameters.*160x90"):
+        concat_videos([a, b], tmp_path / "out.mp4", 24)
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_audit_decode_reports_damage(tmp_path):
+    from parallax_pipeline.engine.encode import audit_decode
+
+    video = tmp_path / "v.mp4"
+    encode_frames((gradient(i) for i in range(30)), video, SMALL)
+    assert audit_decode(video).clean
+    data = bytearray(video.read_bytes())
+    for i in range(len(data) // 3, len(data) - 2000, 401):  # scribble over the coded frames
+        data[i] ^= 0x5A
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    audit = audit_decode(damaged)
+    assert not audit.clean and (audit.errors or audit.corrupt_frames)
+
+
+def test_frame_reader_reads_forwards_and_reopens_for_earlier_frames(tmp_path):
+    from parallax_pipeline.engine.encode import FrameReader, read_frame
+
+    video = tmp_path / "v.mp4"
+    encode_frames((gradient(i) for i in range(40)), video, SMALL)
+    every = list(read_frames(video))
+    with FrameReader(video) as reader:
+        first = list(reader.frames(3, 6))
+        assert reader.position == 6
+        later = list(reader.frames(30, 32))  # continues forwards, skipping 6..29
+        again = list(reader.frames(0, 1))  # backwards: reopens
+        tail = list(reader.frames(38))  # to the end
+        with pytest.raises(MediaError, match=r"v\.mp4: video has 40 frames, frame 41 was asked for"):
+            list(reader.frames(41, 45))
+    for got, index in zip(first + later + again + tail, [3, 4, 5, 30, 31, 0, 38, 39]):
+        assert np.array_equal(got, every[index]), index
+    for index in (0, 17, 39):
+        assert np.array_equal(read_frame(video, index), every[index]), index
+    with pytest.raises(MediaError, match="has no frame 40"):
+        read_frame(video, 40)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from parallax_pipeline.engine.errors import MediaError
-from parallax_pipeline.engine.images import cover_crop, load_image
+from parallax_pipeline.engine.images import cover_crop, fit_scale, load_image, place_on_canvas
 
 
 def _rgb(h: int = 48, w: int = 64) -> np.ndarray:
@@ -169,3 +169,40 @@ def test_cover_crop_same_size_is_a_copy():
 def test_cover_crop_bad_size():
     with pytest.raises(ValueError):
         cover_crop(_rgb(), (0, 10))
+
+
+# ---- fitting a picture to a frame and placing it on a canvas ---------------------------
+
+
+def test_fit_scale_cover_and_contain():
+    assert fit_scale((400, 300), (160, 90), "cover") == pytest.approx(0.4)  # width 160 / 400
+    assert fit_scale((400, 300), (160, 90), "contain") == pytest.approx(0.3)  # height 90 / 300
+    with pytest.raises(ValueError, match="fit"):
+        fit_scale((400, 300), (160, 90), "stretch")
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.17, 0.5, 0.3])
+def test_place_on_canvas_keeps_a_picture_and_its_disparity_aligned(scale):
+    img = _rgb(90, 250)
+    disp = img[:, :, 0].astype(np.float32) / 255.0  # the same ramp as the red channel
+    canvas, known = place_on_canvas(img, scale, (180, 120))
+    canvas_d, known_d = place_on_canvas(disp, scale, (180, 120))
+    assert canvas.shape == (120, 180, 3) and canvas_d.shape == (120, 180)
+    np.testing.assert_array_equal(known, known_d)
+    a = canvas[:, :, 0].astype(np.float32) / 255.0
+    assert np.abs(a - canvas_d)[known].max() <= 2.0 / 255
+    # the picture is centred: its middle column lands on the canvas middle
+    h, w = known.shape
+    cols = np.flatnonzero(known.any(axis=0))
+    rows = np.flatnonzero(known.any(axis=1))
+    assert (cols[0] + cols[-1]) / 2 == pytest.approx((w - 1) / 2, abs=1)
+    assert (rows[0] + rows[-1]) / 2 == pytest.approx((h - 1) / 2, abs=1)
+    assert cols.size == pytest.approx(min(w, 250 * scale), abs=1.5)
+    assert rows.size == pytest.approx(min(h, 90 * scale), abs=1.5)
+
+
+def test_place_on_canvas_marks_what_lies_outside_the_picture():
+    img = np.full((40, 60, 3), 200, np.uint8)
+    canvas, known = place_on_canvas(img, 1.0, (80, 50))
+    assert known.sum() == 40 * 60 and not known[:, :10].any() and not known[:5].any()
+    assert (canvas[known] == 200).all()

@@ -1,0 +1,221 @@
+"""The per-frame work on the CPU: warp each layer and composite, with OpenCV.
+
+Per frame and layer, near to far:
+
+1. `tiles.target_tiles` marks the frame tiles the layer can reach; tiles already opaque
+   are dropped, and the rest are cut into rectangles, split by whether anything has
+   been drawn there yet.
+2. The layer's backward map is computed on a `layers.FIELD_STEP`-pixel grid over the
+   frame: grid point ``p'`` with ``q = (p' − c_f)/S`` sees the canvas at
+   ``P = c + q − d·(K + zoom·q)`` (`parallax_pipeline.engine.geometry`), where the
+   disparity ``d = D(P)`` is found by two fixed-point steps and Aitken's extrapolation
+   (exact for planar layers). Inside a layer the disparity is smooth, so the map is
+   too, and one bilinear upsampling (`cv2.resize` by the grid step, exact on the grid)
+   gives it at every pixel of a rectangle.
+3. `cv2.remap` samples the layer's premultiplied RGBA; a layer of constant disparity is
+   one `cv2.warpAffine` instead.
+4. Where nothing was drawn the result is written directly; elsewhere it goes *under*
+   what nearer layers drew: copied where they left the frame transparent and blended
+   (``out += layer·(1 − alpha_out)``) on the few partly covered rim pixels.
+
+Each frame pixel is thus warped about once, plus the edges; the per-pixel arithmetic is
+one map upsampling, one remap and a copy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from parallax_pipeline.engine import layers as layering
+from parallax_pipeline.engine import tiles
+from parallax_pipeline.engine.camera import CameraPose
+from parallax_pipeline.engine.geometry import Geometry, valid_pose
+
+OPACITY_EVERY = 0.3
+"""Take the tiles' opacity again once this fraction of the frame was drawn since the
+last time (an erosion of the alpha plane; it lets farther layers skip covered tiles)."""
+
+
+class ClipRenderer:
+    """Renders frames of one layered scene with OpenCV (the CPU path)."""
+
+    def __init__(self, scene: layering.LayeredScene, geometry: Geometry):
+        self.scene = scene
+        self.geometry = geometry
+        step = layering.FIELD_STEP
+        w, h = geometry.frame_width, geometry.frame_height
+        fx, fy = geometry.frame_centre
+        # the map grid: point j sits on frame pixel step·j − step/2 − 1/2, so that
+        # cv2.resize by exactly `step` lands point j0 + 1 on pixel step·j0 + step/2 - 1/2
+        # and a rectangle starting at a multiple of `step` is the resized block from its
+        # pixel `step` on (see `_warp`); two spare points after the frame
+        offset = step / 2.0 + 0.5
+        self._grid_x = (np.arange(math.ceil(w / step) + 3) * step - offset - fx).astype(np.float32)
+        self._grid_y = (np.arange(math.ceil(h / step) + 3) * step - offset - fy).astype(np.float32)
+        self._tiles = [
+            tiles.summarize(
+                cv2.extractChannel(layer.rgba, 3),
+                layer.constant if layer.constant is not None else layer.fields,
+                layer.x0,
+                layer.y0,
+                step=step,
+            )
+            for layer in scene.layers
+        ]
+
+    # -- maps
+
+    def _map_grid(self, layer: layering.Layer, terms, reach: np.ndarray) -> np.ndarray:
+        """The layer's backward map (box pixel coordinates, float32 x, y) at the grid.
+
+        Grid point p' (``q = (p' − c_f)/S``) sees the canvas at ``P(d) = c + q − d·A``,
+        ``A = K + zoom·q``, where ``d`` solves ``d = D(P(d))``. Two fixed-point steps
+        from ``d0 = D(c + q)`` and Aitken's extrapolation give it exactly for a planar
+        layer and closely for any smooth one, creases included (they sample ``D`` itself,
+        not a smoothed gradient). Only the grid points the tiles in ``reach`` use are
+        computed."""
+        s, kx, ky, z = terms
+        step = layering.FIELD_STEP
+        per_tile = tiles.TILE // step
+        (ccx, ccy) = self.geometry.canvas_centre
+        rows_on, cols_on = np.flatnonzero(reach.any(axis=1)), np.flatnonzero(reach.any(axis=0))
+        i0, i1 = rows_on[0] * per_tile, (rows_on[-1] + 1) * per_tile + 3
+        j0, j1 = cols_on[0] * per_tile, (cols_on[-1] + 1) * per_tile + 3
+        grid = np.zeros((self._grid_y.size, self._grid_x.size, 2), np.float32)
+        qx, qy = self._grid_x[j0:j1] / np.float32(s), self._grid_y[i0:i1] / np.float32(s)
+        rows, cols = qy.size, qx.size
+        # the grid points' canvas positions in box pixels, and their motion per unit d
+        px = np.broadcast_to(qx + np.float32(ccx - layer.x0), (rows, cols))
+        py = np.broadcast_to((qy + np.float32(ccy - layer.y0))[:, None], (rows, cols))
+        ax = np.broadcast_to(np.float32(kx) + np.float32(z) * qx, (rows, cols))
+        ay = np.broadcast_to((np.float32(ky) + np.float32(z) * qy)[:, None], (rows, cols))
+        centre = np.float32((step - 1) / 2.0)
+
+        def disparity_at(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            return cv2.remap(
+                layer.fields,
+                (x - centre) / np.float32(step),
+                (y - centre) / np.float32(step),
+                cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+
+        d0 = disparity_at(px, py)
+        d1 = disparity_at(px - d0 * ax, py - d0 * ay)
+        d2 = disparity_at(px - d1 * ax, py - d1 * ay)
+        # Aitken: d = d2 − (d2 − d1)² / ((d2 − d1) − (d1 − d0)), where that is stable
+        first, second = d1 - d0, d2 - d1
+        bend = second - first
+        safe = np.abs(bend) > 1e-6
+        d = np.where(safe, d2 - second * second / np.where(safe, bend, 1.0), d2)
+        d = np.clip(d, np.minimum(d0, d2) - np.abs(first), np.maximum(d0, d2) + np.abs(first))
+        grid[i0:i1, j0:j1, 0] = px - d * ax
+        grid[i0:i1, j0:j1, 1] = py - d * ay
+        return grid
+
+    def _warp(self, layer: layering.Layer, roi, terms, grid: np.ndarray | None, dst=None) -> np.ndarray:
+        """The layer warped onto the frame rectangle ``roi`` (premultiplied RGBA)."""
+        g = self.geometry
+        rx0, ry0, rx1, ry1 = roi
+        size = (rx1 - rx0, ry1 - ry0)
+        border = cv2.BORDER_REPLICATE if layer.opaque else cv2.BORDER_CONSTANT
+        if layer.constant is not None:
+            s, kx, ky, z = terms
+            (fx, fy), (ccx, ccy) = g.frame_centre, g.canvas_centre
+            d = layer.constant
+            a = (1.0 - z * d) / s  # canvas px per frame px for this disparity
+            bx = ccx + a * (rx0 - fx) - kx * d - layer.x0
+            by = ccy + a * (ry0 - fy) - ky * d - layer.y0
+            return cv2.warpAffine(
+                layer.rgba,
+                np.float32([[a, 0, bx], [0, a, by]]),
+                size,
+                dst=dst,
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=border,
+                borderValue=(0, 0, 0, 0),
+            )
+        step = layering.FIELD_STEP
+        i0, j0 = ry0 // step, rx0 // step
+        rows, cols = (size[1] + step - 1) // step + 2, (size[0] + step - 1) // step + 2
+        # cv2.resize maps output pixel x to input (x + 1/2)/step − 1/2: with the grid's
+        # offset, output pixel step + x is exactly frame pixel rx0 + x
+        full = cv2.resize(grid[i0 : i0 + rows, j0 : j0 + cols], (cols * step, rows * step), interpolation=cv2.INTER_LINEAR)
+        full = full[step : step + size[1], step : step + size[0]]
+        return cv2.remap(layer.rgba, full, None, cv2.INTER_LINEAR, dst=dst, borderMode=border, borderValue=(0, 0, 0, 0))
+
+    # -- frames
+
+    def render_rgba(self, pose: CameraPose) -> np.ndarray:
+        """The frame for ``pose`` as premultiplied RGBA uint8 (opaque)."""
+        valid_pose(pose)
+        g = self.geometry
+        terms = g.terms(pose)
+        w, h = g.frame_width, g.frame_height
+        t = tiles.TILE
+        rows, cols = -(-h // t), -(-w // t)
+        # whole tiles, so per-tile opacity is an exact block average; the frame is the
+        # top-left part (the rest stays transparent and is never drawn)
+        padded = np.zeros((rows * t, cols * t, 4), np.uint8)
+        out = padded[:h, :w]
+        drawn = np.zeros((rows, cols), bool)
+        opaque = np.zeros((rows, cols), bool)
+        fresh_area = 0  # tiles drawn since the opacity was last taken
+        layers = self.scene.layers
+        for index in range(len(layers) - 1, -1, -1):
+            layer, summary = layers[index], self._tiles[index]
+            if fresh_area >= OPACITY_EVERY * rows * cols or (layer.opaque and fresh_area):
+                # tiles nearer layers cover completely need nothing from farther ones
+                opaque = self._opaque_tiles(padded, rows, cols) & drawn
+                fresh_area = 0
+            if layer.opaque:
+                reach = ~opaque
+            else:
+                reach = tiles.target_tiles(summary, (w, h), g.frame_centre, g.canvas_centre, terms)
+                reach &= ~opaque
+            if not reach.any():
+                continue
+            fresh_area += int(reach.sum())
+            grid = self._map_grid(layer, terms, reach) if layer.constant is None else None
+            for r0, r1, c0, c1 in tiles.rectangles(reach, slack=tiles.SLACK):
+                roi = (c0 * t, r0 * t, min(c1 * t, w), min(r1 * t, h))
+                target = out[roi[1] : roi[3], roi[0] : roi[2]]
+                if not drawn[r0:r1, c0:c1].any():  # nothing there yet: write directly
+                    self._warp(layer, roi, terms, grid, dst=target)
+                else:
+                    _under(target, self._warp(layer, roi, terms, grid))
+            drawn |= reach
+        return out
+
+    @staticmethod
+    def _opaque_tiles(padded: np.ndarray, rows: int, cols: int) -> np.ndarray:
+        """Tiles where every pixel drawn so far is fully opaque: the minimum alpha over
+        each tile (an erosion anchored at the tile's corner, read at the corners) is 255."""
+        t = tiles.TILE
+        lowest = cv2.erode(cv2.extractChannel(padded, 3), np.ones((t, t), np.uint8), anchor=(0, 0))
+        return lowest[::t, ::t] == 255
+
+    def render(self, pose: CameraPose) -> np.ndarray:
+        """The frame for ``pose``: uint8 HxWx3 RGB of the frame's size."""
+        return cv2.cvtColor(self.render_rgba(pose), cv2.COLOR_RGBA2RGB)
+
+
+def _under(target: np.ndarray, layer: np.ndarray) -> None:
+    """Composite premultiplied ``layer`` under ``target`` in place:
+    ``target += layer · (1 − alpha_target)``."""
+    alpha = cv2.extractChannel(target, 3)
+    partial = cv2.inRange(alpha, 1, 254)
+    count = cv2.countNonZero(partial)
+    if count > partial.size // 10:  # many rim pixels: blend the whole rectangle
+        room = cv2.bitwise_not(alpha)
+        cv2.add(target, cv2.multiply(layer, cv2.merge((room, room, room, room)), scale=1.0 / 255.0), dst=target)
+        return
+    cv2.copyTo(layer, cv2.compare(alpha, 0, cv2.CMP_EQ), target)
+    if count:
+        xs, ys = cv2.findNonZero(partial).reshape(-1, 2).T
+        room = (255 - alpha[ys, xs]).astype(np.uint16)[:, None]
+        add = (layer[ys, xs].astype(np.uint16) * room + 127) // 255
+        target[ys, xs] = np.minimum(target[ys, xs].astype(np.uint16) + add, 255).astype(np.uint8)
