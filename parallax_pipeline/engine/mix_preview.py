@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .loudness import SUB_BLOCK, subblock_energies, windowed_loudness
-from .previews import _step  # the waveform preview's tick spacing, so both pictures read alike
+from .previews import draw_time_axis  # the waveform preview's axis, so both pictures read alike
 
 TOP_LUFS, BOTTOM_LUFS = 0.0, -60.0
 COLOURS = {  # RGB
@@ -110,16 +110,5 @@ def mix_picture(
         cv2.putText(img, text, (x, 12), cv2.FONT_HERSHEY_PLAIN, 0.8, colour, 1, cv2.LINE_AA)
         x += 9 * len(text) + 12
 
-    # Time axis (ticks at whole seconds, coarser when they would crowd).
-    duration = n / sample_rate
-    img[plot_h, :] = _TEXT
-    if duration > 0:
-        tick, label = _step(duration, width, 6), _step(duration, width, 48)
-        for sec in range(0, int(duration) + 1, tick):
-            x = min(width - 1, round(sec * width / duration))
-            major = sec % label == 0
-            img[plot_h : plot_h + (6 if major else 3), x] = _TEXT
-            if major and x < width - 20:
-                text = f"{sec // 60}:{sec % 60:02d}" if duration >= 60 else f"{sec}s"
-                cv2.putText(img, text, (x + 2, height - 3), cv2.FONT_HERSHEY_PLAIN, 0.8, _TEXT, 1, cv2.LINE_AA)
+    draw_time_axis(img, plot_h, n / sample_rate, _TEXT)
     return img

@@ -103,17 +103,22 @@ def waveform_image(samples: np.ndarray, width: int = 640, height: int = 160, sam
             clipped = np.maximum(np.abs(hi), np.abs(lo)) >= 0.98
             lane[mask & clipped[None, :]] = _CLIP
             lane[int(mid), :][~mask[int(mid)]] = _AXIS  # zero line
-    # Time axis.
-    duration = n / sample_rate
-    y0 = height - axis_h
-    img[y0, :] = _AXIS
-    if duration > 0:
-        tick, label = _step(duration, width, 6), _step(duration, width, 48)
-        for sec in range(0, int(duration) + 1, tick):
-            x = min(width - 1, round(sec * width / duration))
-            major = sec % label == 0
-            img[y0 : y0 + (6 if major else 3), x] = _AXIS
-            if major and x < width - 20:
-                text = f"{sec // 60}:{sec % 60:02d}" if duration >= 60 else f"{sec}s"
-                cv2.putText(img, text, (x + 2, height - 3), cv2.FONT_HERSHEY_PLAIN, 0.8, _AXIS, 1, cv2.LINE_AA)
+    draw_time_axis(img, height - axis_h, n / sample_rate, _AXIS)
     return img
+
+
+def draw_time_axis(img: np.ndarray, y0: int, duration: float, colour: tuple[int, int, int]) -> None:
+    """Draw a time axis along row `y0` of an image spanning `duration` seconds, in place:
+    ticks at whole seconds (coarser when they would crowd), labelled every few."""
+    height, width = img.shape[:2]
+    img[y0, :] = colour
+    if duration <= 0:
+        return
+    tick, label = _step(duration, width, 6), _step(duration, width, 48)
+    for sec in range(0, int(duration) + 1, tick):
+        x = min(width - 1, round(sec * width / duration))
+        major = sec % label == 0
+        img[y0 : y0 + (6 if major else 3), x] = colour
+        if major and x < width - 20:
+            text = f"{sec // 60}:{sec % 60:02d}" if duration >= 60 else f"{sec}s"
+            cv2.putText(img, text, (x + 2, height - 3), cv2.FONT_HERSHEY_PLAIN, 0.8, colour, 1, cv2.LINE_AA)
