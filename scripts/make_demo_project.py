@@ -822,19 +822,35 @@ def synth_chime(rate: int = SFX_RATE, seconds: float = 1.0) -> np.ndarray:
 # ============================================================================ files
 
 
+# Each scene's transition leads into the next one; the last scene's has nothing to lead into.
+TRANSITIONS = {
+    "01-valley": {"type": "dissolve", "duration": 0.5},
+    "02-forest": {"type": "push", "direction": "left", "duration": 0.5},
+    "03-city": {"type": "circle", "duration": 0.5},
+}
+
+
 def project_config() -> dict:
     """The project.yaml content (voiceovers and depth maps are found by folder convention)."""
+    scenes = []
+    for scene in SCENES:
+        entry = {"id": scene.id, "image": f"images/{scene.id}.jpg", "motion": {"preset": scene.motion}}
+        if scene.id in TRANSITIONS:
+            entry["transition"] = TRANSITIONS[scene.id]
+        scenes.append(entry)
     return {
         "title": "Parallax Studio demo",
         "output": {"resolution": [640, 360], "fps": 24, "quality": "standard"},
         "defaults": {"duration": SCENE_DURATION, "motion": {"preset": "dolly_in", "amount": 0.1}},
-        "scenes": [{"id": s.id, "image": f"images/{s.id}.jpg", "motion": {"preset": s.motion}} for s in SCENES],
+        "scenes": scenes,
         "audio": {
             "music": "audio/music.mp3",
             "music_level": 0.2,
+            "ducking": {"depth": 6.0, "attack": 0.25, "hold": 0.6, "release": 0.8},
+            "loudness": {"target": "podcast", "true_peak": -1.0},
             "effects": [
                 {"file": "audio/sfx/whoosh.wav", "scene": SCENES[1].id, "at": 0.0, "gain": 0.5},
-                {"file": "audio/sfx/chime.wav", "at": len(SCENES) * SCENE_DURATION - 1.5, "gain": 0.6},
+                {"file": "audio/sfx/chime.wav", "scene": SCENES[-1].id, "at": SCENE_DURATION - 1.5, "gain": 0.6},
             ],
         },
     }
