@@ -36,20 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from parallax_pipeline.engine import timeline  # noqa: E402
 from parallax_pipeline.engine.compose import compose  # noqa: E402
 from parallax_pipeline.engine.encode import VideoSettings, audit_decode, encode_frames, read_frames  # noqa: E402
-from parallax_pipeline.engine.transitions import Transition  # noqa: E402
+from parallax_pipeline.engine.transitions import Transition, every_variant  # noqa: E402
 
-VARIANTS = [
-    Transition(),
-    Transition(type="fade"),
-    Transition(type="dissolve"),
-    *(
-        Transition(type=kind, direction=direction)
-        for kind in ("slide", "push", "wipe")
-        for direction in ("left", "right", "up", "down")
-    ),
-    Transition(type="circle"),
-    Transition(type="radial"),
-]
+VARIANTS = every_variant()
 
 
 def _plate(rng, width: int, height: int) -> np.ndarray:

@@ -110,6 +110,15 @@ class Transition(BaseModel):
         return f"{self.type}{direction} {self.duration:g}s"
 
 
+def every_variant() -> list[Transition]:
+    """One transition of each type and direction, at default durations (cut first)."""
+    return [
+        Transition(type=kind, direction=direction) if kind in DIRECTIONAL else Transition(type=kind)
+        for kind in TransitionType.__args__
+        for direction in (Direction.__args__ if kind in DIRECTIONAL else (None,))
+    ]
+
+
 def progress(k: int, frames: int) -> float:
     """Progress of frame ``k`` of an ``frames``-frame overlap: ``(k + 1) / (frames + 1)``."""
     if not 0 <= k < frames:

@@ -14,21 +14,11 @@ from parallax_pipeline.engine.compose import SegmentCache, compose
 from parallax_pipeline.engine.encode import VideoSettings, audit_decode, encode_frames, read_frames
 from parallax_pipeline.engine.errors import MediaError
 from parallax_pipeline.engine.timeline import TimelineError
-from parallax_pipeline.engine.transitions import Transition, blend, progress
+from parallax_pipeline.engine.transitions import Transition, blend, every_variant, progress
 
 W, H, FPS = 128, 72, 24
 SETTINGS = VideoSettings(W, H, FPS, crf=18)
-VARIANTS = [
-    Transition(type="fade"),
-    Transition(type="dissolve"),
-    *(
-        Transition(type=kind, direction=direction)
-        for kind in ("slide", "push", "wipe")
-        for direction in ("left", "right", "up", "down")
-    ),
-    Transition(type="circle"),
-    Transition(type="radial"),
-]
+VARIANTS = [variant for variant in every_variant() if variant.type != "cut"]
 
 
 def moving_gradient(seed: int, n: int) -> list[np.ndarray]:
