@@ -31,6 +31,7 @@ def fill(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     keep their value, the others get a smooth weighted interpolation of their
     surroundings. With no known pixel at all the result is zeros.
     """
+    binary = np.asarray(known).dtype in (np.bool_, np.uint8)  # 0/1 masks: a faster finest level
     values = np.asarray(values, dtype=np.float32)
     weight = np.asarray(known, dtype=np.float32)
     if weight.shape != values.shape[:2]:
@@ -44,13 +45,21 @@ def fill(values: np.ndarray, known: np.ndarray) -> np.ndarray:
         v, w = _as_hwc(cv2.pyrDown(v)), cv2.pyrDown(w)
         levels.append((v, w))
     channels = premultiplied.shape[2]
+    if binary and len(levels) > 1:
+        # with weights of 0 or 1 the finest level is the coarser fill where nothing is
+        # known and the values themselves elsewhere (set by the copy at the end)
+        levels[0] = None
 
     def spread(plane: np.ndarray) -> np.ndarray:  # one weight per channel
         return plane if channels == 1 else cv2.merge([plane] * channels)
 
     v, w = levels[-1]
     filled = _as_hwc(cv2.divide(v, spread(np.maximum(w, 1e-12))))
-    for v, w in reversed(levels[:-1]):
+    for level in reversed(levels[:-1]):
+        if level is None:
+            filled = _as_hwc(cv2.pyrUp(filled, dstsize=(weight.shape[1], weight.shape[0])))
+            break
+        v, w = level
         up = _as_hwc(cv2.pyrUp(filled, dstsize=(w.shape[1], w.shape[0])))
         # A level's own average takes over where it has enough weight: the factor 2
         # treats half-covered pixels as known, which keeps edges of the fill sharp.

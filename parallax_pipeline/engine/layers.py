@@ -23,7 +23,7 @@ real pixels across it and move identically there, so it never opens.
 What each layer holds (`build_layers`):
 
 * colour and alpha, premultiplied RGBA uint8. Its own pixels are opaque; at a depth edge
-  the one-pixel rim, whose colour mixes near and far, is *matted*: the near layer gets
+  the rim (`RIM_PX` pixels each side), whose colour mixes near and far, is *matted*: the near layer gets
   the pure near colour with the pixel's coverage as alpha, the far layer the pure far
   colour, so the antialiased edge is rebuilt wherever the near layer moves (no halo of
   foreground colour left on the background, no background fringe carried along);
@@ -61,6 +61,10 @@ MAX_LAYERS = 8
 """Most layers a scene is cut into (each costs a warp per frame where it can land)."""
 MIN_EDGE_PIXELS = 24
 """Edge pixels a threshold must split to be worth a layer of its own."""
+RIM_PX = 1
+"""Pixels on each side of a depth edge whose colour is matted (near colour with its
+coverage on the near layer, far colour on the far one): antialiased, resampled or
+upscaled pictures mix the two sides over about this width."""
 MIN_CONTRAST = 12.0
 """Colour distance (0-255 RGB) below which a rim pixel is not matted (near and far look
 alike, so any coverage estimate would be noise): it keeps its hard label."""
@@ -173,6 +177,35 @@ def choose_thresholds(
         keep = ~((lo <= index) & (hi > index))
         lo, hi, weight = lo[keep], hi[keep], weight[keep]
     return chosen
+
+
+def merge_slivers(labels: np.ndarray, disparity: np.ndarray, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and disparity with the in-between rims of depth edges given to a side.
+
+    A resized or estimated depth map ramps across an edge; a threshold between the two
+    sides' disparities can leave the ramp's pixels as a sliver of a middle layer, which
+    would move at a speed of its own, peel away from both sides and show as a thin line.
+    A pixel on a depth edge whose layer is narrower than 3 px there (it vanishes under a
+    3x3 opening) and which has a nearer and a farther layer within 5x5 joins whichever
+    side its disparity is closer to, and takes that side's disparity. Its colour is
+    matted between the two sides anyway; structures 3 px or wider keep their layer."""
+    square, wide = np.ones((3, 3), np.uint8), np.ones((5, 5), np.uint8)
+    sliver = np.zeros(labels.shape, bool)
+    for k in np.unique(labels[edge]):
+        mine = (labels == k).astype(np.uint8)
+        sliver |= (mine > cv2.morphologyEx(mine, cv2.MORPH_OPEN, square)) & edge
+    if not sliver.any():
+        return labels, disparity
+    above, below = cv2.dilate(labels, wide), cv2.erode(labels, wide)
+    rim = sliver & (above > labels) & (below < labels)
+    if not rim.any():
+        return labels, disparity
+    far, near = cv2.erode(disparity, wide), cv2.dilate(disparity, wide)
+    to_near = (near - disparity) < (disparity - far)
+    labels, disparity = labels.copy(), disparity.copy()
+    labels[rim] = np.where(to_near, above, below)[rim]
+    disparity[rim] = np.where(to_near, near, far)[rim]
+    return labels, disparity
 
 
 def depth_conflicts(
@@ -416,11 +449,14 @@ def build_layers(image: np.ndarray, disparity: np.ndarray, known: np.ndarray, re
     labels = relabel[labels]
     count = len(present)
     kept = tuple(float(thresholds[k - 1]) for k in present[1:])
+    labels, disparity = merge_slivers(labels, disparity, edge)
 
     # the rim of every depth edge between two layers (matted below): its near layer is
     # the nearest label around it, its far layer its own label or the farthest around
-    label_max, label_min = cv2.dilate(labels, square), cv2.erode(labels, square)
-    band = edge & (label_max != label_min)
+    # (two pixels each side: resampled and upscaled pictures have rims that wide)
+    wide = np.ones((2 * RIM_PX + 1, 2 * RIM_PX + 1), np.uint8)
+    label_max, label_min = cv2.dilate(labels, wide), cv2.erode(labels, wide)
+    band = cv2.dilate(edge.astype(np.uint8), wide).astype(bool) & known & (label_max != label_min)
     band_y, band_x = np.nonzero(band)
     band_label = labels[band_y, band_x]
     band_fg = label_max[band_y, band_x]
@@ -432,7 +468,8 @@ def build_layers(image: np.ndarray, disparity: np.ndarray, known: np.ndarray, re
         small = (max(2, round(w / factor)), max(2, round(h / factor)))
         labels_s = cv2.resize(labels, small, interpolation=cv2.INTER_NEAREST)
         known_s = cv2.resize(known.astype(np.uint8) * 255, small, interpolation=cv2.INTER_AREA) > 127
-        disparity_s = cv2.resize(disparity, small, interpolation=cv2.INTER_AREA)
+        # sampled like the labels (a pixel's disparity must be that of its label's surface)
+        disparity_s = cv2.resize(disparity, small, interpolation=cv2.INTER_NEAREST)
     else:
         labels_s, known_s, disparity_s = labels, known, disparity
 
@@ -452,9 +489,11 @@ def build_layers(image: np.ndarray, disparity: np.ndarray, known: np.ndarray, re
             share = _voronoi_share(labels_s, known_s, disparity_s, k, reach / factor).astype(np.uint8)
             if factor > 1.0:
                 share = cv2.resize(share, (w, h), interpolation=cv2.INTER_NEAREST)
-                # the coarse split can miss the first hidden rows next to the layer: a
-                # seam or rim must never open, so those always belong to it
+                # the coarse split can miss the first hidden rows next to the layer (a
+                # seam or rim must never open, so those always belong to it) and leave
+                # pixel-wide cracks where its cells meet behind a thin occluder
                 share |= cv2.dilate(own.astype(np.uint8), near5)
+                share = cv2.morphologyEx(share, cv2.MORPH_CLOSE, near5)
             alpha[(share > 0) & ~(known & (labels <= k))] = 255
             alpha[band_y[band_bg == k], band_x[band_bg == k]] = 255
             alpha[band_y[band_fg == k], band_x[band_fg == k]] = 255  # its coverage comes below
