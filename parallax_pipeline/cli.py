@@ -75,7 +75,7 @@ def render_image(args: argparse.Namespace) -> int:
     """`parallax render`: one picture to one parallax clip. Bad input exits with status 2."""
     from pydantic import ValidationError
 
-    from parallax_pipeline.engine import clip, depth, encode, images
+    from parallax_pipeline.engine import clip, depth, images
     from parallax_pipeline.engine.camera import Motion
     from parallax_pipeline.engine.errors import MediaError
     from parallax_pipeline.spec import OutputSettings, frames_for
@@ -113,7 +113,7 @@ def render_image(args: argparse.Namespace) -> int:
 
     width, height = output.size
     frames = frames_for(args.duration, output.fps)
-    settings = encode.VideoSettings(width, height, output.fps, crf=output.crf, preset=output.encoder_preset)
+    settings = output.video_settings()
     with tqdm(total=frames, unit="frame", desc=out.name, disable=args.quiet, file=sys.stderr) as bar:
         report = clip.render_clip(
             image,

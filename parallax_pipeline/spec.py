@@ -100,6 +100,13 @@ class OutputSettings(_Strict):
     def encoder_preset(self) -> str:
         return QUALITY[self.quality][1]
 
+    def video_settings(self):
+        """The encoder settings this output asks for (an `encode.VideoSettings`)."""
+        from parallax_pipeline.engine.encode import VideoSettings  # PyAV only when encoding
+
+        width, height = self.size
+        return VideoSettings(width, height, self.fps, crf=self.crf, preset=self.encoder_preset)
+
 
 class SceneDefaults(_Strict):
     duration: float = Field(default=4.0, gt=0.0, le=600.0)

@@ -14,11 +14,6 @@ from parallax_pipeline.io_managers import Artifact
 from parallax_pipeline.resources import ArtifactStore, ProjectLibrary, Publisher
 
 
-def _settings(spec) -> encode.VideoSettings:
-    width, height = spec.output.size
-    return encode.VideoSettings(width, height, spec.output.fps, crf=spec.output.crf, preset=spec.output.encoder_preset)
-
-
 # Encoded pieces of compositions, kept across runs so a changed scene re-encodes only
 # itself and its transitions (see engine/compose.py). Pruned to this size, oldest use first.
 SEGMENT_FOLDER = "segments"
@@ -61,7 +56,7 @@ def composed_video(
             )
         clips.append(clip)
     source = recipes.composed_video_source(spec)
-    settings = _settings(spec)
+    settings = spec.output.video_settings()
 
     def build(folder):
         out = folder / "video.mp4"

@@ -6,7 +6,7 @@ import numpy as np
 
 from parallax_pipeline import partitions, recipes
 from parallax_pipeline.assets.materialize import materialize_artifact
-from parallax_pipeline.engine import clip, depth, encode, images, previews
+from parallax_pipeline.engine import clip, depth, images, previews
 from parallax_pipeline.io_managers import Artifact
 from parallax_pipeline.resources import ArtifactStore, DepthModel, ProjectLibrary
 
@@ -74,9 +74,7 @@ def parallax_clip(
         started = time.perf_counter()
         image = images.load_image(scene.image)
         disparity = np.load(depth_map.path("depth.npy"))
-        settings = encode.VideoSettings(
-            width, height, spec.output.fps, crf=spec.output.crf, preset=spec.output.encoder_preset
-        )
+        settings = spec.output.video_settings()
 
         def progress(done: int, total: int) -> None:
             if done % 30 == 0 or done == total:
