@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 
 import av
 import numpy as np
@@ -19,29 +18,16 @@ from parallax_pipeline.engine.audio import (
     write_wav,
 )
 from parallax_pipeline.engine.errors import MediaError
+from tests.audio_signals import write_audio
 
 
-def write_tone(path, codec, rate, layout, fmt, seconds=1.0, freq=440.0):
-    """Encode a 0.5-amplitude sine with PyAV; PyAV re-frames to the codec's frame size.
-    In 5.1 the tone is on the front left and right only."""
+def write_tone(path, codec, rate, layout, seconds=1.0, freq=440.0):
+    """A 0.5-amplitude sine in a real file; in 5.1 only the front left and right carry it."""
     n = round(seconds * rate)
-    channels = av.AudioLayout(layout).nb_channels
     wave = (0.5 * np.sin(2 * np.pi * freq * np.arange(n) / rate)).astype(np.float32)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=rate, layout=layout)
-        if codec == "vorbis":
-            stream.codec_context.options = {"strict": "experimental"}
-        for pos in range(0, n, 1000):
-            block = np.tile(wave[pos : pos + 1000], (channels, 1))
-            block[2:] = 0  # surround: only the front pair carries the tone
-            if fmt == "s16":  # packed: one plane of interleaved samples
-                block = (block.T * 32767).astype(np.int16).reshape(1, -1)
-            elif fmt == "flt":
-                block = block.T.reshape(1, -1)
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format=fmt, layout=layout)
-            frame.sample_rate, frame.pts, frame.time_base = rate, pos, Fraction(1, rate)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    channels = np.tile(wave, (av.AudioLayout(layout).nb_channels, 1))
+    channels[2:] = 0
+    write_audio(path, channels, rate=rate, codec=codec, layout=layout)
 
 
 def dominant_frequency(x: np.ndarray) -> float:
@@ -50,25 +36,25 @@ def dominant_frequency(x: np.ndarray) -> float:
 
 
 FORMATS = [
-    # name, codec, source rate, layout, sample format, length tolerance (s)
-    ("tone.wav", "pcm_s16le", 22050, "mono", "s16", 0),
-    ("tone.flac", "flac", 44100, "stereo", "s16", 0),
-    ("tone.mp3", "libmp3lame", 44100, "stereo", "fltp", 0.01),
-    ("tone.m4a", "aac", 44100, "stereo", "fltp", 0.01),
-    ("tone.ogg", "libopus", 48000, "mono", "flt", 0.01),
-    ("tone.opus", "libopus", 48000, "stereo", "flt", 0.01),
-    ("vorbis.ogg", "vorbis", 32000, "stereo", "fltp", 0.01),
+    # name, codec, source rate, layout, length tolerance (s)
+    ("tone.wav", "pcm_s16le", 22050, "mono", 0),
+    ("tone.flac", "flac", 44100, "stereo", 0),
+    ("tone.mp3", "libmp3lame", 44100, "stereo", 0.01),
+    ("tone.m4a", "aac", 44100, "stereo", 0.01),
+    ("tone.ogg", "libopus", 48000, "mono", 0.01),
+    ("tone.opus", "libopus", 48000, "stereo", 0.01),
+    ("vorbis.ogg", "vorbis", 32000, "stereo", 0.01),
     # Raw ADTS has no container to say how much encoder priming to drop: up to ~0.1 s
     # more at 16 kHz (M4A, which records it, decodes exactly).
-    ("tone.aac", "aac", 16000, "mono", "fltp", 0.1),
-    ("surround.flac", "flac", 96000, "5.1", "s16", 0),
+    ("tone.aac", "aac", 16000, "mono", 0.1),
+    ("surround.flac", "flac", 96000, "5.1", 0),
 ]
 
 
-@pytest.mark.parametrize("name,codec,rate,layout,fmt,tolerance", FORMATS, ids=[f[0] for f in FORMATS])
-def test_decode_audio_any_format(tmp_path, name, codec, rate, layout, fmt, tolerance):
+@pytest.mark.parametrize("name,codec,rate,layout,tolerance", FORMATS, ids=[f[0] for f in FORMATS])
+def test_decode_audio_any_format(tmp_path, name, codec, rate, layout, tolerance):
     path = tmp_path / name
-    write_tone(path, codec, rate, layout, fmt)
+    write_tone(path, codec, rate, layout)
     samples = decode_audio(path)
     assert samples.dtype == np.float32 and samples.shape[0] == 2
     assert abs(samples.shape[1] - SAMPLE_RATE) <= tolerance * SAMPLE_RATE
@@ -167,7 +153,7 @@ def test_apply_fades_shapes_the_ends_only():
 
 def test_audio_seconds_is_exact_and_remembered(tmp_path, monkeypatch):
     path = tmp_path / "line.flac"
-    write_tone(path, "flac", 44100, "stereo", "s16", seconds=1.5)
+    write_tone(path, "flac", 44100, "stereo", seconds=1.5)
     assert audio_seconds(path) == pytest.approx(1.5, abs=1 / 44100)
     import parallax_pipeline.engine.audio as audio_module
 
