@@ -65,26 +65,25 @@ def encode_ahead(
     handoff: queue.Queue = queue.Queue(maxsize=max(1, ahead))
     stop = threading.Event()
 
+    def hand_over(item: object) -> bool:
+        """Queue `item`, waiting while the consumer is busy; False once it has stopped."""
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         item: object = _DONE
         try:
             for frame in frames:
-                while not stop.is_set():
-                    try:
-                        handoff.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_over(frame):
                     return
         except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
             item = _Failed(error)
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        hand_over(item)
 
     worker = threading.Thread(target=produce, name="parallax-render", daemon=True)
     worker.start()
