@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from parallax_pipeline.io_managers.content_store import file_digest
+from parallax_pipeline.engine.encode import file_digest
 from parallax_pipeline.spec import ProjectSpec, Scene
 
 # Bump an asset's version when its output for the same inputs changes.

@@ -72,29 +72,28 @@ def settle(
     report = SettleReport()
     resources = defs.resources
     depth_model = resources["depth_model"].model
+
+    def run_all(source: str, requests: list[dg.RunRequest]) -> int:
+        for request in requests:
+            keys = ", ".join(key.to_user_string() for key in request.asset_selection or [])
+            log(f"[{source}] {keys} [{request.partition_key}]")
+            run = execute(defs, instance, request, log_level)
+            report.runs.append(run)
+            if run.status != dg.DagsterRunStatus.SUCCESS:
+                report.failures.append(f"{keys} [{request.partition_key}]: {_failure_message(instance, run)}")
+                log(f"    failed: {report.failures[-1]}")
+        return len(requests)
+
     # The first evaluation of automation only records the starting state.
     cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
-    for round_number in range(max_rounds):
+    for _ in range(max_rounds):
         plan = plan_changes(resources["projects"], instance, depth_model, include_missing=include_missing)
         report.problems = plan.problems
         plan.apply_partitions(instance)
-        requests = [r for r in plan.run_requests if not _run_key_used(instance, r.run_key)]
-        automation = None
-        ran = 0
-        for source in ("sensor", "automation"):
-            if source == "automation":
-                automation = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
-                cursor = automation.cursor
-                requests = _automation_requests(defs, automation)
-            for request in requests:
-                keys = ", ".join(key.to_user_string() for key in request.asset_selection or [])
-                log(f"[{source}] {keys} [{request.partition_key}]")
-                run = execute(defs, instance, request, log_level)
-                report.runs.append(run)
-                ran += 1
-                if run.status != dg.DagsterRunStatus.SUCCESS:
-                    report.failures.append(f"{keys} [{request.partition_key}]: {_failure_message(instance, run)}")
-                    log(f"    failed: {report.failures[-1]}")
+        ran = run_all("sensor", [r for r in plan.run_requests if not _run_key_used(instance, r.run_key)])
+        automation = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        cursor = automation.cursor
+        ran += run_all("automation", _automation_requests(defs, automation))
         if not ran:
             break
     return report

@@ -101,6 +101,7 @@ def test_corrupt_image_fails_only_its_scene(studio):
     store = defs.resources["artifacts"].open()
     broken = spec.scenes[2]
     before = {scene.id: store.load("parallax_clip", f"demo|{scene.id}") for scene in spec.scenes}
+    published = (studio.renders / "demo.mp4").read_bytes()
     broken.image.write_bytes(b"this is not a jpeg at all")
 
     report = settle(defs, studio.instance)
@@ -110,7 +111,7 @@ def test_corrupt_image_fails_only_its_scene(studio):
     for scene_id, artifact in before.items():
         assert store.load("parallax_clip", f"demo|{scene_id}") == artifact
         assert all(path.is_file() for path in artifact.files.values())
-    assert (studio.renders / "demo.mp4").is_file()
+    assert (studio.renders / "demo.mp4").read_bytes() == published  # the last good video stays
 
 
 def test_invalid_project_file_fails_only_its_project(studio):

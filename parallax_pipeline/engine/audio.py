@@ -151,8 +151,3 @@ def write_wav(path: Path, samples: np.ndarray) -> None:
             frame.pts, frame.time_base = pos, Fraction(1, SAMPLE_RATE)
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
-
-
-def read_wav(path: Path) -> np.ndarray:
-    """Read a WAV (any rate/format; ours are 48 kHz float) back to float32 (2, N)."""
-    return decode_audio(path)

@@ -28,14 +28,12 @@ import av
 import numpy as np
 
 from . import timeline
-from .encode import FrameReader, VideoSettings, VideoWriter, concat_videos, encode_frames, probe
+from .encode import FrameReader, VideoSettings, VideoWriter, concat_videos, encode_frames, file_digest, probe
 from .errors import MediaError
 from .transitions import Transition, blend, progress
 
 SEGMENT_FORMAT = "1"
 """Bump when a segment's bytes for the same key would change (blend maths, encoder use)."""
-
-CUT = Transition()
 
 
 @dataclass(frozen=True)
@@ -129,20 +127,6 @@ def compose(
             reader.close()
 
 
-def concat_clips(
-    clips: Sequence[Path],
-    out_path: Path,
-    settings: VideoSettings,
-    on_progress: Callable[[int], None] | None = None,
-) -> int:
-    """Join clips with hard cuts into ``out_path`` in one pass; return the frames written.
-    ``on_progress(frames_so_far)`` is called after each clip."""
-    if not clips:
-        raise ValueError("concat_clips needs at least one clip")
-    cuts = [CUT] * (len(clips) - 1)
-    return compose(clips, cuts, out_path, settings, on_progress=on_progress).frames
-
-
 def _clip_frames(clip: Path, settings: VideoSettings) -> int:
     """Frames of a clip, failing before anything is encoded if it is unreadable or of another size."""
     info = probe(clip)
@@ -191,7 +175,7 @@ def _compose_in_one_pass(pieces, readers, transitions, out_path, settings, on_pr
 
 
 def _compose_from_segments(pieces, readers, transitions, out_path, settings, cache, on_progress) -> CompositionReport:
-    digests = [_file_digest(reader.path) for reader in readers]
+    digests = [file_digest(reader.path) for reader in readers]
     segments, encoded, frames_encoded, done = [], 0, 0, 0
     for piece in pieces:
         key = _piece_key(piece, digests, transitions, settings)
@@ -227,8 +211,3 @@ def _piece_key(piece: timeline.Piece, digests: Sequence[str], transitions: Seque
         made_of["transition"] = [transition.type, transition.direction]
     payload = json.dumps(made_of, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -34,13 +34,6 @@ def valid_pose(pose: CameraPose) -> None:
         raise ValueError(f"unusable camera pose {pose}: scale must be > 0 and zoom < 1")
 
 
-def pose_reach(pose: CameraPose, width: int, height: int) -> float:
-    """Upper bound, in pixels, of how far a near surface (d = 1) moves relative to a far
-    one (d = 0) under ``pose`` in a ``width`` x ``height`` frame (the disocclusion size)."""
-    corner = math.hypot((width - 1) / 2.0, (height - 1) / 2.0)
-    return abs(pose.scale) * (abs(pose.zoom) * corner + width * math.hypot(pose.dx, pose.dy)) / (1.0 - pose.zoom)
-
-
 def overscan_for(poses: Sequence[CameraPose], disparity: np.ndarray, limit: float = 1.17) -> float:
     """Magnification that keeps every frame's border inside the reference picture.
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from parallax_pipeline.engine import layers as layering
 from parallax_pipeline.engine.camera import CameraPose, Motion, camera_path
-from parallax_pipeline.engine.geometry import Geometry, overscan_for, pose_reach, valid_pose
+from parallax_pipeline.engine.geometry import Geometry, overscan_for, valid_pose
 from parallax_pipeline.engine.images import fit_scale, place_on_canvas
 from parallax_pipeline.engine.warp_cv import ClipRenderer
 
@@ -43,7 +43,6 @@ __all__ = [
     "clip_poses",
     "make_renderer",
     "overscan_for",
-    "pose_reach",
     "prepare_disparity",
     "render_frames",
     "render_pose",

@@ -15,7 +15,6 @@ downstream. Every write is atomic: a temp file in the same folder, then ``os.rep
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from parallax_pipeline.engine.encode import file_digest
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,6 @@ class Artifact:
 
     def path(self, role: str) -> Path:
         return self.files[role]
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -14,7 +14,6 @@ from parallax_pipeline.engine.audio import (
     decode_audio,
     fit_length,
     place,
-    read_wav,
     write_wav,
 )
 from parallax_pipeline.engine.errors import MediaError
@@ -96,7 +95,7 @@ def test_wav_round_trip_is_exact_and_atomic(tmp_path):
     samples = (rng.standard_normal((2, 123_457)) * 0.3).astype(np.float32)
     path = tmp_path / "mix.wav"
     write_wav(path, samples)
-    np.testing.assert_array_equal(read_wav(path), samples)
+    np.testing.assert_array_equal(decode_audio(path), samples)
     assert [p.name for p in tmp_path.iterdir()] == ["mix.wav"]
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from parallax_pipeline.engine.audio import SAMPLE_RATE, decode_audio, write_wav
-from parallax_pipeline.engine.compose import concat_clips
+from parallax_pipeline.engine.compose import compose
+from parallax_pipeline.engine.transitions import Transition
 from parallax_pipeline.engine.encode import (
     VideoSettings,
     VideoWriter,
@@ -157,7 +158,8 @@ def test_concat_hard_cuts(tmp_path):
         encode_frames(solid(rgb, n), clips[-1], SMALL)
     out = tmp_path / "all.mp4"
     progress = []
-    assert concat_clips(clips, out, SMALL, on_progress=progress.append) == 45
+    cuts = [Transition()] * (len(clips) - 1)
+    assert compose(clips, cuts, out, SMALL, on_progress=progress.append).frames == 45
     assert progress == [10, 25, 45]
     info = probe(out)
     assert info.frames == 45 and info.duration == pytest.approx(45 / 24)
@@ -173,7 +175,7 @@ def test_concat_rejects_clip_of_another_size(tmp_path):
     encode_frames(solid((0, 0, 0), 3, w=160, h=90), odd, VideoSettings(160, 90, 24))
     out = tmp_path / "out.mp4"
     with pytest.raises(MediaError, match=r"odd\.mp4.*160x90"):
-        concat_clips([good, odd], out, SMALL)
+        compose([good, odd], [Transition()], out, SMALL)
     assert not out.exists() and leftovers(tmp_path) == []
 
 
