@@ -208,8 +208,16 @@ def merge_slivers(labels: np.ndarray, disparity: np.ndarray, edge: np.ndarray) -
     return labels, disparity
 
 
+def depth_edges(disparity: np.ndarray, known: np.ndarray, reach: float) -> np.ndarray:
+    """Known pixels whose 3x3 neighbourhood spans more disparity than the clip's reach
+    lets through without a visible tear."""
+    square = np.ones((3, 3), np.uint8)
+    spread = cv2.dilate(disparity, square) - cv2.erode(disparity, square)
+    return (spread > edge_threshold(reach)) & known
+
+
 def depth_conflicts(
-    disparity: np.ndarray, known: np.ndarray, reach: float, factor: float
+    disparity: np.ndarray, known: np.ndarray, reach: float, factor: float, edge: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The (far, near, weight) disparity pairs a layer cut must separate.
 
@@ -224,8 +232,6 @@ def depth_conflicts(
     tau = edge_threshold(reach)
     pairs = []
     square = np.ones((3, 3), np.uint8)
-    d_max, d_min = cv2.dilate(disparity, square), cv2.erode(disparity, square)
-    edge = ((d_max - d_min) > tau) & known
     # an edge pixel pairs the extremes of its 5x5 neighbourhood: across a resampled edge
     # with a one-pixel rim of in-between disparity that is still the far and near side,
     # so the rim is cut with its edge instead of becoming a layer of its own
@@ -428,13 +434,11 @@ def build_layers(image: np.ndarray, disparity: np.ndarray, known: np.ndarray, re
     # about WORK_PIXELS (a 1080p disocclusion is still 25 work pixels wide there)
     factor = 1.0 if w * h <= WORK_PIXELS else math.sqrt(w * h / LARGE_WORK_PIXELS)
     pad = int(math.ceil(reach)) + 2
-    tau = edge_threshold(reach)
     square = np.ones((3, 3), np.uint8)
-    d_max, d_min = cv2.dilate(disparity, square), cv2.erode(disparity, square)
-    edge = ((d_max - d_min) > tau) & known
+    edge = depth_edges(disparity, known, reach)
     picked = []
     if reach > 0:
-        far, near, weights = depth_conflicts(disparity, known, reach, factor)
+        far, near, weights = depth_conflicts(disparity, known, reach, factor, edge)
         picked = choose_thresholds(far, near, disparity[known], weights=weights)
     # the layers' boxes must fit the budget: drop the least useful thresholds until they do
     while True:
