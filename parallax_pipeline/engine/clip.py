@@ -5,28 +5,35 @@
 their inpainting; see `parallax_pipeline.engine.parallax`), then the frames, each
 handed to the H.264 encoder as soon as it is made.
 
-Rendering runs in a worker thread one or two frames ahead of the encoder. OpenCV,
-numpy and FFmpeg all release the GIL while they work, so the warp of frame n+1 uses the
-CPU time the encoder leaves free while it compresses frame n; the clip then costs
-little more wall time than encoding alone.
+Frames are rendered by a small pool of worker threads a few frames ahead of the
+encoder, and handed to it in order. OpenCV, numpy, the compositing kernels and FFmpeg
+all release the GIL while they work, so the warps of the next frames use the CPU time
+the encoder leaves free while it compresses the current one; each worker runs OpenCV
+single-threaded (splitting a frame's small warps across threads costs more than it
+gains), and the frames themselves are the unit of parallelism.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from parallax_pipeline.engine import encode, parallax
 from parallax_pipeline.engine.camera import Motion
 
-AHEAD = 2
-"""Frames the renderer may run ahead of the encoder (each one frame of memory)."""
+RENDER_WORKERS = max(1, min(4, os.cpu_count() or 1))
+"""Threads rendering frames while the encoder works (x264 takes the rest of the CPU)."""
+AHEAD_PER_WORKER = 2
+"""Frames each worker may run ahead of the encoder (each one frame of memory)."""
 
 
 @dataclass(frozen=True)
@@ -41,67 +48,57 @@ class ClipReport:
     layers: int
 
 
-class _Failed:
-    def __init__(self, error: BaseException):
-        self.error = error
+@contextmanager
+def opencv_threads(count: int) -> Iterator[None]:
+    """OpenCV's own thread count set to ``count`` for the block (a process-wide setting)."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(count)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
-_DONE = object()
+def render_ahead(make: Callable[[int], np.ndarray], count: int, workers: int = RENDER_WORKERS) -> Iterator[np.ndarray]:
+    """``make(0)`` … ``make(count − 1)``, computed by ``workers`` threads at most
+    `AHEAD_PER_WORKER` frames per worker ahead of the consumer, yielded in order.
+
+    An exception in ``make`` is raised here, at its frame; frames not yet started when
+    the consumer stops (or fails) are never made."""
+    ahead = max(1, workers) * AHEAD_PER_WORKER
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="parallax-render") as pool:
+        pending: deque[Future] = deque()
+        try:
+            for index in range(count):
+                while len(pending) < ahead and index + len(pending) < count:
+                    pending.append(pool.submit(make, index + len(pending)))
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def encode_ahead(
-    frames: Iterator[np.ndarray],
+    make: Callable[[int], np.ndarray],
+    count: int,
     path: Path,
     settings: encode.VideoSettings,
     on_frame: Callable[[int, np.ndarray], None] | None = None,
-    ahead: int = AHEAD,
+    workers: int = RENDER_WORKERS,
 ) -> int:
-    """Encode ``frames`` into ``path`` (atomically, via `encode.VideoWriter`) while a
-    worker thread pulls the next ones from the iterator; returns the frame count.
+    """Encode frames ``make(0)`` … ``make(count − 1)`` into ``path`` (atomically, via
+    `encode.VideoWriter`) while ``workers`` threads make the next ones; returns the
+    frame count.
 
     ``on_frame(index, frame)`` is called for every frame, in order, after it is written.
-    An exception in the iterator is raised here, and the partial file is removed.
+    An exception in ``make`` is raised here, and the partial file is removed.
     """
-    handoff: queue.Queue = queue.Queue(maxsize=max(1, ahead))
-    stop = threading.Event()
-
-    def hand_over(item: object) -> bool:
-        """Queue `item`, waiting while the consumer is busy; False once it has stopped."""
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        item: object = _DONE
-        try:
-            for frame in frames:
-                if not hand_over(frame):
-                    return
-        except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
-            item = _Failed(error)
-        hand_over(item)
-
-    worker = threading.Thread(target=produce, name="parallax-render", daemon=True)
-    worker.start()
-    try:
-        with encode.VideoWriter(path, settings) as writer:
-            while True:
-                item = handoff.get()
-                if item is _DONE:
-                    break
-                if isinstance(item, _Failed):
-                    raise item.error
-                writer.write(item)
-                if on_frame is not None:
-                    on_frame(writer.frames_written - 1, item)
-        return writer.frames_written
-    finally:
-        stop.set()
-        worker.join()
+    with encode.VideoWriter(path, settings) as writer:
+        for frame in render_ahead(make, count, workers):
+            writer.write(frame)
+            if on_frame is not None:
+                on_frame(writer.frames_written - 1, frame)
+    return writer.frames_written
 
 
 def render_clip(
@@ -132,13 +129,15 @@ def render_clip(
 
     def on_frame(index: int, frame: np.ndarray) -> None:
         if index == poster_at:
-            kept["poster"] = frame
+            kept["poster"] = np.ascontiguousarray(frame[:, :, :3])
         if on_progress is not None:
             on_progress(index + 1, frames)
 
-    written = encode_ahead(stream, Path(path), settings, on_frame)
-    renderer = getattr(stream, "renderer", None)
-    layers = len(renderer.scene.layers) if renderer is not None else 0
+    # the torch renderer keeps the GPU busy from one thread
+    workers = RENDER_WORKERS if isinstance(stream.renderer, parallax.ClipRenderer) else 1
+    with opencv_threads(1):
+        written = encode_ahead(stream.frame_rgba, frames, Path(path), settings, on_frame, workers)
+    layers = len(stream.renderer.scene.layers)
     return ClipReport(
         frames=written,
         poster=kept.get("poster"),

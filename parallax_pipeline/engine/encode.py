@@ -136,17 +136,23 @@ class VideoWriter:
         return self
 
     def write(self, frame: np.ndarray) -> None:
-        """Encode one uint8 HxWx3 RGB frame of exactly the settings' size."""
+        """Encode one uint8 frame of exactly the settings' size: HxWx3 RGB, or HxWx4 RGBA
+        whose alpha is ignored (rows may be strided, as in a view of a larger buffer)."""
         if self._stream is None:
             raise RuntimeError("VideoWriter.write() outside its `with` block")
         s = self.settings
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
             raise ValueError(f"frame must be a uint8 numpy array, got {getattr(frame, 'dtype', type(frame))}")
-        if frame.shape != (s.height, s.width, 3):
-            raise ValueError(f"frame shape {frame.shape} != expected {(s.height, s.width, 3)}")
-        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        # Convert here (not inside the encoder) so the matrix is BT.709 as tagged.
-        yuv = rgb.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        if frame.shape not in ((s.height, s.width, 3), (s.height, s.width, 4)):
+            raise ValueError(f"frame shape {frame.shape} != expected {(s.height, s.width, 3)} (or 4 channels)")
+        channels = frame.shape[2]
+        if frame.strides[1:] != (channels, 1):
+            frame = np.ascontiguousarray(frame)
+        # a view of the array, not a copy (from_ndarray copies it twice, holding the GIL)
+        picture = av.VideoFrame.from_numpy_buffer(frame, format="rgb24" if channels == 3 else "rgba")
+        # Convert here (not inside the encoder) so the matrix is BT.709 as tagged. One
+        # thread: swscale's own threads cost more CPU than they save at these sizes.
+        yuv = picture.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG", threads=1)
         yuv.pts = self.frames_written
         yuv.time_base = Fraction(1, s.fps)
         self._container.mux(self._stream.encode(yuv))

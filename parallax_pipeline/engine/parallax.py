@@ -235,9 +235,18 @@ class ClipFrames(Iterator[np.ndarray]):
     def __len__(self) -> int:
         return len(self.poses)
 
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` (uint8 RGB); frames may be rendered in any order, and in
+        several threads at once with the OpenCV renderer."""
+        return self.renderer.render(self.poses[index])
+
+    def frame_rgba(self, index: int) -> np.ndarray:
+        """Frame ``index`` as the renderer makes it: uint8 RGBA, opaque, rows possibly
+        strided (`encode.VideoWriter` takes it without a conversion)."""
+        return self.renderer.render_rgba(self.poses[index])
+
     def __next__(self) -> np.ndarray:
         if self._next >= len(self.poses):
             raise StopIteration
-        pose = self.poses[self._next]
         self._next += 1
-        return self.renderer.render(pose)
+        return self.frame(self._next - 1)

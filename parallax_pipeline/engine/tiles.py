@@ -100,32 +100,14 @@ def target_tiles(
     tile = tile or TILE
     width, height = frame_size
     grid = np.zeros((-(-height // tile), -(-width // tile)), bool)
-    if summary.x0.size == 0:
-        return grid
-    s, kx, ky, z = terms
-    (fx, fy), (cx, cy) = frame_centre, canvas_centre
-    xs, ys = [], []
-    for d in (summary.d_lo, summary.d_hi):
-        m = s / (1.0 - z * d)
-        for px in (summary.x0 - 1.0, summary.x1 + 1.0):
-            xs.append(fx + m * (px - cx + kx * d))
-        for py in (summary.y0 - 1.0, summary.y1 + 1.0):
-            ys.append(fy + m * (py - cy + ky * d))
-    x_lo, x_hi = np.minimum.reduce(xs), np.maximum.reduce(xs)
-    y_lo, y_hi = np.minimum.reduce(ys), np.maximum.reduce(ys)
-    inside = (x_hi >= 0) & (x_lo <= width - 1) & (y_hi >= 0) & (y_lo <= height - 1)
-    if not inside.any():
-        return grid
-    rows, cols = grid.shape
-    c0 = np.clip(np.floor(x_lo[inside] / tile), 0, cols - 1).astype(np.int64)
-    c1 = np.clip(np.floor(x_hi[inside] / tile), 0, cols - 1).astype(np.int64)
-    r0 = np.clip(np.floor(y_lo[inside] / tile), 0, rows - 1).astype(np.int64)
-    r1 = np.clip(np.floor(y_hi[inside] / tile), 0, rows - 1).astype(np.int64)
-    span_c, span_r = c1 - c0, r1 - r0
-    for a in range(int(span_r.max()) + 1):
-        for b in range(int(span_c.max()) + 1):
-            sel = (span_r >= a) & (span_c >= b)
-            grid[r0[sel] + a, c0[sel] + b] = True
+    if summary.x0.size:
+        from parallax_pipeline.engine.kernels import reach_tiles  # numba: imported when rendering
+
+        reach_tiles(
+            summary.x0, summary.y0, summary.x1, summary.y1, summary.d_lo, summary.d_hi,
+            (float(width), float(height)), tuple(map(float, frame_centre)), tuple(map(float, canvas_centre)),
+            tuple(map(float, terms)), tile, grid,
+        )
     return grid
 
 

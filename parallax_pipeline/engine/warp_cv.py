@@ -25,15 +25,19 @@ one map upsampling, one remap and a copy.
 from __future__ import annotations
 
 import math
+import threading
 
 import cv2
 import numpy as np
 
-from parallax_pipeline.engine import layers as layering
 from parallax_pipeline.engine import tiles
+from parallax_pipeline.engine import layers as layering
 from parallax_pipeline.engine.camera import CameraPose
 from parallax_pipeline.engine.geometry import Geometry, valid_pose
 
+STRIP = 64
+"""Rows warped and composited at a time (a multiple of the tile and the map grid): a
+band of a full-HD frame, its map and its warp fit in a core's L2 cache."""
 OPACITY_EVERY = 0.3
 """Take the tiles' opacity again once this fraction of the frame was drawn since the
 last time (an erosion of the alpha plane; it lets farther layers skip covered tiles)."""
@@ -45,6 +49,10 @@ class ClipRenderer:
     def __init__(self, scene: layering.LayeredScene, geometry: Geometry):
         self.scene = scene
         self.geometry = geometry
+        from parallax_pipeline.engine import kernels  # numba: imported when rendering
+
+        self._kernels = kernels
+        self._scratch = threading.local()  # per rendering thread: frame and warp buffers
         step = layering.FIELD_STEP
         w, h = geometry.frame_width, geometry.frame_height
         fx, fy = geometry.frame_centre
@@ -77,43 +85,17 @@ class ClipRenderer:
         layer and closely for any smooth one, creases included (they sample ``D`` itself,
         not a smoothed gradient). Only the grid points the tiles in ``reach`` use are
         computed."""
-        s, kx, ky, z = terms
         step = layering.FIELD_STEP
         per_tile = tiles.TILE // step
         (ccx, ccy) = self.geometry.canvas_centre
         rows_on, cols_on = np.flatnonzero(reach.any(axis=1)), np.flatnonzero(reach.any(axis=0))
-        i0, i1 = rows_on[0] * per_tile, (rows_on[-1] + 1) * per_tile + 3
-        j0, j1 = cols_on[0] * per_tile, (cols_on[-1] + 1) * per_tile + 3
+        rows = (int(rows_on[0]) * per_tile, min(int(rows_on[-1] + 1) * per_tile + 3, self._grid_y.size))
+        cols = (int(cols_on[0]) * per_tile, min(int(cols_on[-1] + 1) * per_tile + 3, self._grid_x.size))
         grid = np.zeros((self._grid_y.size, self._grid_x.size, 2), np.float32)
-        qx, qy = self._grid_x[j0:j1] / np.float32(s), self._grid_y[i0:i1] / np.float32(s)
-        rows, cols = qy.size, qx.size
-        # the grid points' canvas positions in box pixels, and their motion per unit d
-        px = np.broadcast_to(qx + np.float32(ccx - layer.x0), (rows, cols))
-        py = np.broadcast_to((qy + np.float32(ccy - layer.y0))[:, None], (rows, cols))
-        ax = np.broadcast_to(np.float32(kx) + np.float32(z) * qx, (rows, cols))
-        ay = np.broadcast_to((np.float32(ky) + np.float32(z) * qy)[:, None], (rows, cols))
-        centre = np.float32((step - 1) / 2.0)
-
-        def disparity_at(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-            return cv2.remap(
-                layer.fields,
-                (x - centre) / np.float32(step),
-                (y - centre) / np.float32(step),
-                cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
-
-        d0 = disparity_at(px, py)
-        d1 = disparity_at(px - d0 * ax, py - d0 * ay)
-        d2 = disparity_at(px - d1 * ax, py - d1 * ay)
-        # Aitken: d = d2 − (d2 − d1)² / ((d2 − d1) − (d1 − d0)), where that is stable
-        first, second = d1 - d0, d2 - d1
-        bend = second - first
-        safe = np.abs(bend) > 1e-6
-        d = np.where(safe, d2 - second * second / np.where(safe, bend, 1.0), d2)
-        d = np.clip(d, np.minimum(d0, d2) - np.abs(first), np.maximum(d0, d2) + np.abs(first))
-        grid[i0:i1, j0:j1, 0] = px - d * ax
-        grid[i0:i1, j0:j1, 1] = py - d * ay
+        origin = (float(ccx - layer.x0), float(ccy - layer.y0))
+        self._kernels.solve_map(
+            layer.fields, step, self._grid_x, self._grid_y, rows, cols, tuple(map(float, terms)), origin, grid
+        )
         return grid
 
     def _warp(self, layer: layering.Layer, roi, terms, grid: np.ndarray | None, dst=None) -> np.ndarray:
@@ -150,16 +132,18 @@ class ClipRenderer:
     # -- frames
 
     def render_rgba(self, pose: CameraPose) -> np.ndarray:
-        """The frame for ``pose`` as premultiplied RGBA uint8 (opaque)."""
+        """The frame for ``pose`` as RGBA uint8, opaque: a view of the frame's size into
+        a buffer of whole tiles (rows are strided; the encoder takes it as it is)."""
         valid_pose(pose)
         g = self.geometry
         terms = g.terms(pose)
         w, h = g.frame_width, g.frame_height
         t = tiles.TILE
         rows, cols = -(-h // t), -(-w // t)
-        # whole tiles, so per-tile opacity is an exact block average; the frame is the
-        # top-left part (the rest stays transparent and is never drawn)
-        padded = np.zeros((rows * t, cols * t, 4), np.uint8)
+        # whole tiles (the frame is the top-left part); every tile is written before it
+        # is read, so the buffer needs no clearing
+        padded = np.empty((rows * t, cols * t, 4), np.uint8)
+        warped = self._warp_buffer(rows * t, cols * t)
         out = padded[:h, :w]
         drawn = np.zeros((rows, cols), bool)
         opaque = np.zeros((rows, cols), bool)
@@ -169,7 +153,7 @@ class ClipRenderer:
             layer, summary = layers[index], self._tiles[index]
             if fresh_area >= OPACITY_EVERY * rows * cols or (layer.opaque and fresh_area):
                 # tiles nearer layers cover completely need nothing from farther ones
-                opaque = self._opaque_tiles(padded, rows, cols) & drawn
+                self._kernels.opaque_tiles(padded, (w, h), t, drawn & ~opaque, opaque)
                 fresh_area = 0
             if layer.opaque:
                 reach = ~opaque
@@ -181,41 +165,29 @@ class ClipRenderer:
             fresh_area += int(reach.sum())
             grid = self._map_grid(layer, terms, reach) if layer.constant is None else None
             for r0, r1, c0, c1 in tiles.rectangles(reach, slack=tiles.SLACK):
-                roi = (c0 * t, r0 * t, min(c1 * t, w), min(r1 * t, h))
-                target = out[roi[1] : roi[3], roi[0] : roi[2]]
-                if not drawn[r0:r1, c0:c1].any():  # nothing there yet: write directly
-                    self._warp(layer, roi, terms, grid, dst=target)
-                else:
-                    _under(target, self._warp(layer, roi, terms, grid))
+                # in bands of STRIP rows, so that map, warp and frame stay in the cache
+                for y0 in range(r0 * t, min(r1 * t, h), STRIP):
+                    roi = (c0 * t, y0, min(c1 * t, w), min(y0 + STRIP, r1 * t, h))
+                    target = out[roi[1] : roi[3], roi[0] : roi[2]]
+                    band = drawn[y0 // t : -(-roi[3] // t), c0:c1]
+                    if not band.any():  # nothing drawn here yet: warp straight into the frame
+                        self._warp(layer, roi, terms, grid, dst=target)
+                    else:
+                        layer_part = warped[: target.shape[0], : target.shape[1]]
+                        self._warp(layer, roi, terms, grid, dst=layer_part)
+                        self._kernels.under(target, layer_part, ~band, t)
             drawn |= reach
         return out
 
-    @staticmethod
-    def _opaque_tiles(padded: np.ndarray, rows: int, cols: int) -> np.ndarray:
-        """Tiles where every pixel drawn so far is fully opaque: the minimum alpha over
-        each tile (an erosion anchored at the tile's corner, read at the corners) is 255."""
-        t = tiles.TILE
-        lowest = cv2.erode(cv2.extractChannel(padded, 3), np.ones((t, t), np.uint8), anchor=(0, 0))
-        return lowest[::t, ::t] == 255
+    def _warp_buffer(self, height: int, width: int) -> np.ndarray:
+        """This thread's buffer for warps composited under the frame (RGBA, ``height`` x
+        ``width``), made once: a fresh array per warp would cost page faults."""
+        buffer = getattr(self._scratch, "warped", None)
+        if buffer is None or buffer.shape[:2] != (height, width):
+            buffer = self._scratch.warped = np.empty((height, width, 4), np.uint8)
+        return buffer
 
     def render(self, pose: CameraPose) -> np.ndarray:
         """The frame for ``pose``: uint8 HxWx3 RGB of the frame's size."""
         return cv2.cvtColor(self.render_rgba(pose), cv2.COLOR_RGBA2RGB)
 
-
-def _under(target: np.ndarray, layer: np.ndarray) -> None:
-    """Composite premultiplied ``layer`` under ``target`` in place:
-    ``target += layer · (1 − alpha_target)``."""
-    alpha = cv2.extractChannel(target, 3)
-    partial = cv2.inRange(alpha, 1, 254)
-    count = cv2.countNonZero(partial)
-    if count > partial.size // 10:  # many rim pixels: blend the whole rectangle
-        room = cv2.bitwise_not(alpha)
-        cv2.add(target, cv2.multiply(layer, cv2.merge((room, room, room, room)), scale=1.0 / 255.0), dst=target)
-        return
-    cv2.copyTo(layer, cv2.compare(alpha, 0, cv2.CMP_EQ), target)
-    if count:
-        xs, ys = cv2.findNonZero(partial).reshape(-1, 2).T
-        room = (255 - alpha[ys, xs]).astype(np.uint16)[:, None]
-        add = (layer[ys, xs].astype(np.uint16) * room + 127) // 255
-        target[ys, xs] = np.minimum(target[ys, xs].astype(np.uint16) + add, 255).astype(np.uint8)

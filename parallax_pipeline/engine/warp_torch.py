@@ -101,8 +101,8 @@ class TorchClipRenderer:
         full = full[0, :, step : step + h, step : step + w]
         return full[0], full[1]
 
-    def render(self, pose: CameraPose) -> np.ndarray:
-        """The frame for ``pose``: uint8 HxWx3 RGB of the frame's size."""
+    def render_rgba(self, pose: CameraPose) -> np.ndarray:
+        """The frame for ``pose``: uint8 HxWx4 RGBA of the frame's size, opaque."""
         valid_pose(pose)
         torch = self.torch
         g = self.geometry
@@ -114,5 +114,9 @@ class TorchClipRenderer:
                 x, y = self._map(layer, fields, terms)
                 warped = self._sample(rgba, x, y, "border" if layer.opaque else "zeros")
                 out += warped * (1.0 - out[:, 3:4])  # premultiplied "under"
-            frame = (out[0, :3] * 255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)
+            frame = (out[0] * 255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)
             return np.ascontiguousarray(frame.cpu().numpy())
+
+    def render(self, pose: CameraPose) -> np.ndarray:
+        """The frame for ``pose``: uint8 HxWx3 RGB of the frame's size."""
+        return np.ascontiguousarray(self.render_rgba(pose)[:, :, :3])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from parallax_pipeline.engine import clip, encode
+from parallax_pipeline.engine import clip, encode, parallax
 from parallax_pipeline.engine.camera import Motion
 
 
@@ -35,10 +36,44 @@ def test_render_clip_writes_every_frame_at_the_right_size(tmp_path: Path):
 
 
 def test_a_failing_renderer_leaves_no_file(tmp_path: Path):
-    def frames():
-        yield np.zeros((72, 128, 3), np.uint8)
-        raise RuntimeError("renderer broke")
+    def make(index: int) -> np.ndarray:
+        if index == 3:
+            raise RuntimeError("renderer broke")
+        return np.zeros((72, 128, 3), np.uint8)
 
     with pytest.raises(RuntimeError, match="renderer broke"):
-        clip.encode_ahead(frames(), tmp_path / "clip.mp4", encode.VideoSettings(128, 72, 24, preset="ultrafast"))
+        clip.encode_ahead(make, 8, tmp_path / "clip.mp4", encode.VideoSettings(128, 72, 24, preset="ultrafast"), workers=2)
     assert list(tmp_path.iterdir()) == []  # no clip, no temp file
+
+
+def test_frames_made_by_several_workers_come_out_in_order():
+    made = []
+
+    def make(index: int) -> np.ndarray:
+        time.sleep(0.02 * ((7 * index) % 5))  # later frames often finish first
+        made.append(index)
+        return np.full((2, 2, 3), index, np.uint8)
+
+    frames = list(clip.render_ahead(make, 20, workers=3))
+    assert [int(f[0, 0, 0]) for f in frames] == list(range(20))
+    assert sorted(made) == list(range(20)) and made != list(range(20))
+
+
+def test_a_consumer_that_stops_early_leaves_later_frames_unmade():
+    made = []
+
+    def make(index: int) -> np.ndarray:
+        made.append(index)
+        return np.zeros((2, 2, 3), np.uint8)
+
+    stream = clip.render_ahead(make, 100, workers=2)
+    next(stream)
+    stream.close()
+    assert len(made) <= 1 + 2 * clip.AHEAD_PER_WORKER
+
+
+def test_multithreaded_frames_match_single_threaded_ones():
+    img, disp = scene(180, 320)
+    frames = parallax.render_frames(img, disp, Motion(preset="circle", amount=0.15), 12, (320, 180), backend="opencv")
+    serial = [frames.frame(i) for i in range(12)]
+    assert all(np.array_equal(a, b) for a, b in zip(serial, clip.render_ahead(frames.frame, 12, workers=3)))
