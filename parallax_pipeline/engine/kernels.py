@@ -97,8 +97,8 @@ def disparity_at(fields, x, y, step):  # pragma: no cover - compiled
 
 @njit(nogil=True, cache=True, error_model="numpy", fastmath=True)
 def solve_map(fields, step, grid_x, grid_y, rows, cols, terms, origin, grid):  # pragma: no cover - compiled
-    """Fill ``grid[i, j]`` (float32 x, y in box pixels) for i in ``rows`` = (i0, i1),
-    j in ``cols`` = (j0, j1): grid point (``grid_x[j]``, ``grid_y[i]``, frame pixels
+    """Fill ``grid[i, j]`` (float32 x, y in box pixels) for the rows i that ``rows``
+    (bool, one per grid row) marks and j in ``cols`` = (j0, j1): grid point (``grid_x[j]``, ``grid_y[i]``, frame pixels
     from the frame centre) sees box pixel ``P(d) = o + q − d·(K + zoom·q)``, ``q`` the
     point over the scale, ``o`` = ``origin`` (the canvas centre in box pixels),
     where ``d = D(P(d))``: two fixed-point steps from ``D(o + q)`` and Aitken's
@@ -112,7 +112,9 @@ def solve_map(fields, step, grid_x, grid_y, rows, cols, terms, origin, grid):  #
     for j in range(j0, j1):
         qx = grid_x[j] / s
         px[j - j0], ax[j - j0] = qx + origin[0], kx + z * qx
-    for i in range(rows[0], rows[1]):
+    for i in range(rows.shape[0]):
+        if not rows[i]:
+            continue
         qy = grid_y[i] / s
         py, ay = qy + origin[1], ky + z * qy
         for k in range(j1 - j0):

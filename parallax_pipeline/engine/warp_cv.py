@@ -35,9 +35,11 @@ from parallax_pipeline.engine import layers as layering
 from parallax_pipeline.engine.camera import CameraPose
 from parallax_pipeline.engine.geometry import Geometry, valid_pose
 
-STRIP = 64
-"""Rows warped and composited at a time (a multiple of the tile and the map grid): a
-band of a full-HD frame, its map and its warp fit in a core's L2 cache."""
+STRIP_PIXELS = 128 * 1024
+"""Pixels warped and composited at a time (a band of whole tiles across a rectangle):
+the band, its map and its warp fit in a core's L2 cache."""
+RECTANGLES_KEPT = 512
+"""Work lists (`tiles.rectangles`) remembered per clip, by layer and reached tiles."""
 OPACITY_EVERY = 0.3
 """Take the tiles' opacity again once this fraction of the frame was drawn since the
 last time (an erosion of the alpha plane; it lets farther layers skip covered tiles)."""
@@ -52,7 +54,8 @@ class ClipRenderer:
         from parallax_pipeline.engine import kernels  # numba: imported when rendering
 
         self._kernels = kernels
-        self._scratch = threading.local()  # per rendering thread: frame and warp buffers
+        self._rectangle_cache: dict[tuple[int, bytes], list] = {}
+        self._scratch = threading.local()  # per rendering thread: its warp buffer
         step = layering.FIELD_STEP
         w, h = geometry.frame_width, geometry.frame_height
         fx, fy = geometry.frame_centre
@@ -88,8 +91,14 @@ class ClipRenderer:
         step = layering.FIELD_STEP
         per_tile = tiles.TILE // step
         (ccx, ccy) = self.geometry.canvas_centre
-        rows_on, cols_on = np.flatnonzero(reach.any(axis=1)), np.flatnonzero(reach.any(axis=0))
-        rows = (int(rows_on[0]) * per_tile, min(int(rows_on[-1] + 1) * per_tile + 3, self._grid_y.size))
+        # the grid rows the reached tile rows use: their own and, for the bilinear
+        # upsampling, the next ones (a rectangle has reached tiles in each of its rows)
+        tile_rows = np.repeat(reach.any(axis=1), per_tile)
+        rows = np.zeros(self._grid_y.size, bool)
+        for shift in range(4):
+            part = tile_rows[: rows.size - shift]
+            rows[shift : shift + part.size] |= part
+        cols_on = np.flatnonzero(reach.any(axis=0))
         cols = (int(cols_on[0]) * per_tile, min(int(cols_on[-1] + 1) * per_tile + 3, self._grid_x.size))
         grid = np.zeros((self._grid_y.size, self._grid_x.size, 2), np.float32)
         origin = (float(ccx - layer.x0), float(ccy - layer.y0))
@@ -164,10 +173,12 @@ class ClipRenderer:
                 continue
             fresh_area += int(reach.sum())
             grid = self._map_grid(layer, terms, reach) if layer.constant is None else None
-            for r0, r1, c0, c1 in tiles.rectangles(reach, slack=tiles.SLACK):
-                # in bands of STRIP rows, so that map, warp and frame stay in the cache
-                for y0 in range(r0 * t, min(r1 * t, h), STRIP):
-                    roi = (c0 * t, y0, min(c1 * t, w), min(y0 + STRIP, r1 * t, h))
+            for r0, r1, c0, c1 in self._rectangles(index, reach):
+                # in bands of about STRIP_PIXELS, so that map, warp and frame stay in the
+                # cache (whole tiles, and never so thin that the calls cost more than the pixels)
+                band_rows = t * max(1, STRIP_PIXELS // ((c1 - c0) * t * t))
+                for y0 in range(r0 * t, min(r1 * t, h), band_rows):
+                    roi = (c0 * t, y0, min(c1 * t, w), min(y0 + band_rows, r1 * t, h))
                     target = out[roi[1] : roi[3], roi[0] : roi[2]]
                     band = drawn[y0 // t : -(-roi[3] // t), c0:c1]
                     if not band.any():  # nothing drawn here yet: warp straight into the frame
@@ -178,6 +189,17 @@ class ClipRenderer:
                         self._kernels.under(target, layer_part, ~band, t)
             drawn |= reach
         return out
+
+    def _rectangles(self, index: int, reach: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """`tiles.rectangles` of layer ``index``'s tiles, remembered: neighbouring frames
+        often reach the same tiles."""
+        key = (index, reach.tobytes())
+        found = self._rectangle_cache.get(key)
+        if found is None:
+            if len(self._rectangle_cache) >= RECTANGLES_KEPT:
+                self._rectangle_cache.clear()
+            found = self._rectangle_cache[key] = tiles.rectangles(reach, slack=tiles.SLACK)
+        return found
 
     def _warp_buffer(self, height: int, width: int) -> np.ndarray:
         """This thread's buffer for warps composited under the frame (RGBA, ``height`` x
