@@ -144,15 +144,16 @@ def reach_tiles(x0, y0, x1, y1, d_lo, d_hi, frame_size, frame_centre, canvas_cen
     rows, cols = reach.shape
     width, height = frame_size
     for k in range(x0.shape[0]):
-        lo_x, hi_x, lo_y, hi_y = np.inf, -np.inf, np.inf, -np.inf
-        for d in (d_lo[k], d_hi[k]):
-            m = s / (1.0 - z * d)
-            for px in (x0[k] - 1.0, x1[k] + 1.0):
-                v = fx + m * (px - cx + kx * d)
-                lo_x, hi_x = min(lo_x, v), max(hi_x, v)
-            for py in (y0[k] - 1.0, y1[k] + 1.0):
-                v = fy + m * (py - cy + ky * d)
-                lo_y, hi_y = min(lo_y, v), max(hi_y, v)
+        # the corners' positions at both ends of the disparity range (a pixel more on
+        # every side): the map is affine in position for a fixed disparity
+        m_lo, m_hi = s / (1.0 - z * d_lo[k]), s / (1.0 - z * d_hi[k])
+        a_lo, a_hi = fx + m_lo * (kx * d_lo[k] - cx), fx + m_hi * (kx * d_hi[k] - cx)
+        b_lo, b_hi = fy + m_lo * (ky * d_lo[k] - cy), fy + m_hi * (ky * d_hi[k] - cy)
+        left, right, top, bottom = x0[k] - 1.0, x1[k] + 1.0, y0[k] - 1.0, y1[k] + 1.0
+        lo_x = min(a_lo + m_lo * left, a_hi + m_hi * left)
+        hi_x = max(a_lo + m_lo * right, a_hi + m_hi * right)
+        lo_y = min(b_lo + m_lo * top, b_hi + m_hi * top)
+        hi_y = max(b_lo + m_lo * bottom, b_hi + m_hi * bottom)
         if hi_x < 0 or lo_x > width - 1 or hi_y < 0 or lo_y > height - 1:
             continue
         c0 = min(max(int(np.floor(lo_x / tile)), 0), cols - 1)
@@ -160,6 +161,4 @@ def reach_tiles(x0, y0, x1, y1, d_lo, d_hi, frame_size, frame_centre, canvas_cen
         r0 = min(max(int(np.floor(lo_y / tile)), 0), rows - 1)
         r1 = min(max(int(np.floor(hi_y / tile)), 0), rows - 1)
         for r in range(r0, r1 + 1):
-            for c in range(c0, c1 + 1):
-                reach[r, c] = True
-
+            reach[r, c0 : c1 + 1] = True
