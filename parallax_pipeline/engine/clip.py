@@ -5,12 +5,13 @@
 their inpainting; see `parallax_pipeline.engine.parallax`), then the frames, each
 handed to the H.264 encoder as soon as it is made.
 
-Frames are rendered by a small pool of worker threads a few frames ahead of the
-encoder, and handed to it in order. OpenCV, numpy, the compositing kernels and FFmpeg
-all release the GIL while they work, so the warps of the next frames use the CPU time
-the encoder leaves free while it compresses the current one; each worker runs OpenCV
-single-threaded (splitting a frame's small warps across threads costs more than it
-gains), and the frames themselves are the unit of parallelism.
+Frames are rendered, and converted to the encoder's yuv420p pictures, by a small pool
+of worker threads a few frames ahead of the encoder, and handed to it in order. OpenCV,
+numpy, the compiled kernels and FFmpeg all release the GIL while they work, so the
+warps of the next frames use the CPU time the encoder leaves free while it compresses
+the current one; each worker runs OpenCV single-threaded (splitting a frame's small
+warps across threads costs more than it gains), and the frames themselves are the unit
+of parallelism.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -79,16 +81,16 @@ def render_ahead(make: Callable[[int], np.ndarray], count: int, workers: int = R
 
 
 def encode_ahead(
-    make: Callable[[int], np.ndarray],
+    make: Callable[[int], np.ndarray | av.VideoFrame],
     count: int,
     path: Path,
     settings: encode.VideoSettings,
     on_frame: Callable[[int, np.ndarray], None] | None = None,
     workers: int = RENDER_WORKERS,
 ) -> int:
-    """Encode frames ``make(0)`` … ``make(count − 1)`` into ``path`` (atomically, via
-    `encode.VideoWriter`) while ``workers`` threads make the next ones; returns the
-    frame count.
+    """Encode frames ``make(0)`` … ``make(count − 1)`` (arrays, or pictures made by
+    `encode.to_picture`) into ``path`` (atomically, via `encode.VideoWriter`) while
+    ``workers`` threads make the next ones; returns the frame count.
 
     ``on_frame(index, frame)`` is called for every frame, in order, after it is written.
     An exception in ``make`` is raised here, and the partial file is removed.
@@ -127,16 +129,22 @@ def render_clip(
     poster_at = frames // 2 if poster_index is None else min(max(0, poster_index), frames - 1)
     kept: dict[str, np.ndarray] = {}
 
-    def on_frame(index: int, frame: np.ndarray) -> None:
+    def make(index: int) -> av.VideoFrame:
+        # rendered and converted to the encoder's picture in the worker: the colour
+        # conversion runs beside the encoder instead of between its frames
+        frame = stream.frame_rgba(index)
         if index == poster_at:
             kept["poster"] = np.ascontiguousarray(frame[:, :, :3])
+        return encode.to_picture(frame)
+
+    def on_frame(index: int, frame) -> None:
         if on_progress is not None:
             on_progress(index + 1, frames)
 
     # the torch renderer keeps the GPU busy from one thread
     workers = RENDER_WORKERS if isinstance(stream.renderer, parallax.ClipRenderer) else 1
     with opencv_threads(1):
-        written = encode_ahead(stream.frame_rgba, frames, Path(path), settings, on_frame, workers)
+        written = encode_ahead(make, frames, Path(path), settings, on_frame, workers)
     layers = len(stream.renderer.scene.layers)
     return ClipReport(
         frames=written,

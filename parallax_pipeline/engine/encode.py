@@ -101,6 +101,23 @@ class VideoSettings:
             raise ValueError(f"unknown x264 preset {self.preset!r}; one of {X264_PRESETS}")
 
 
+def to_picture(frame: np.ndarray) -> av.VideoFrame:
+    """A uint8 HxWx3 RGB or HxWx4 RGBA frame (alpha ignored; rows may be strided) as
+    the picture `VideoWriter` encodes: yuv420p, BT.709 limited range (the matrix the
+    stream is tagged with). Releases the GIL while it converts."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
+        raise ValueError(f"frame must be a uint8 numpy array, got {getattr(frame, 'dtype', type(frame))}")
+    if frame.ndim != 3 or frame.shape[2] not in (3, 4) or frame.shape[0] % 2 or frame.shape[1] % 2:
+        raise ValueError(f"frame must be HxWx3 RGB or HxWx4 RGBA of even size, got {frame.shape}")
+    channels = frame.shape[2]
+    if frame.strides[1:] != (channels, 1):
+        frame = np.ascontiguousarray(frame)
+    # a view of the array, not a copy (from_ndarray copies it twice, holding the GIL)
+    picture = av.VideoFrame.from_numpy_buffer(frame, format="rgb24" if channels == 3 else "rgba")
+    # One thread: swscale's own threads cost more CPU than they save at these sizes.
+    return picture.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG", threads=1)
+
+
 class VideoWriter:
     """Stream RGB frames into an H.264/yuv420p MP4, one frame at a time.
 
@@ -135,24 +152,18 @@ class VideoWriter:
             raise
         return self
 
-    def write(self, frame: np.ndarray) -> None:
-        """Encode one uint8 frame of exactly the settings' size: HxWx3 RGB, or HxWx4 RGBA
-        whose alpha is ignored (rows may be strided, as in a view of a larger buffer)."""
+    def write(self, frame: np.ndarray | av.VideoFrame) -> None:
+        """Encode one frame of exactly the settings' size: a uint8 HxWx3 RGB or HxWx4
+        RGBA array (alpha ignored; rows may be strided), or a picture `to_picture` made
+        already (in another thread, say, while this one encodes)."""
         if self._stream is None:
             raise RuntimeError("VideoWriter.write() outside its `with` block")
         s = self.settings
-        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
-            raise ValueError(f"frame must be a uint8 numpy array, got {getattr(frame, 'dtype', type(frame))}")
-        if frame.shape not in ((s.height, s.width, 3), (s.height, s.width, 4)):
+        if isinstance(frame, np.ndarray) and frame.shape[:2] != (s.height, s.width):
             raise ValueError(f"frame shape {frame.shape} != expected {(s.height, s.width, 3)} (or 4 channels)")
-        channels = frame.shape[2]
-        if frame.strides[1:] != (channels, 1):
-            frame = np.ascontiguousarray(frame)
-        # a view of the array, not a copy (from_ndarray copies it twice, holding the GIL)
-        picture = av.VideoFrame.from_numpy_buffer(frame, format="rgb24" if channels == 3 else "rgba")
-        # Convert here (not inside the encoder) so the matrix is BT.709 as tagged. One
-        # thread: swscale's own threads cost more CPU than they save at these sizes.
-        yuv = picture.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG", threads=1)
+        yuv = frame if isinstance(frame, av.VideoFrame) else to_picture(frame)
+        if (yuv.width, yuv.height, yuv.format.name) != (s.width, s.height, "yuv420p"):
+            raise ValueError(f"picture {yuv.width}x{yuv.height} {yuv.format.name} != expected {s.width}x{s.height} yuv420p")
         yuv.pts = self.frames_written
         yuv.time_base = Fraction(1, s.fps)
         self._container.mux(self._stream.encode(yuv))
