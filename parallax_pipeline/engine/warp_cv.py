@@ -3,23 +3,25 @@
 Per frame and layer, near to far:
 
 1. `tiles.target_tiles` marks the frame tiles the layer can reach; tiles already opaque
-   are dropped, and the rest are cut into rectangles, split by whether anything has
-   been drawn there yet.
+   are dropped, and the rest are cut into rectangles (remembered per layer: neighbouring
+   frames often reach the same tiles), each worked in bands of about `STRIP_PIXELS`.
 2. The layer's backward map is computed on a `layers.FIELD_STEP`-pixel grid over the
-   frame: grid point ``p'`` with ``q = (p' − c_f)/S`` sees the canvas at
-   ``P = c + q − d·(K + zoom·q)`` (`parallax_pipeline.engine.geometry`), where the
-   disparity ``d = D(P)`` is found by two fixed-point steps and Aitken's extrapolation
-   (exact for planar layers). Inside a layer the disparity is smooth, so the map is
-   too, and one bilinear upsampling (`cv2.resize` by the grid step, exact on the grid)
-   gives it at every pixel of a rectangle.
+   frame (`kernels.solve_map`): grid point ``p'`` with ``q = (p' − c_f)/S`` sees the
+   canvas at ``P = c + q − d·(K + zoom·q)`` (`parallax_pipeline.engine.geometry`), where
+   the disparity ``d = D(P)`` is found by two fixed-point steps and Aitken's
+   extrapolation (exact for planar layers). Inside a layer the disparity is smooth, so
+   the map is too, and one bilinear upsampling (`cv2.resize` by the grid step, exact on
+   the grid) gives it at every pixel of a band.
 3. `cv2.remap` samples the layer's premultiplied RGBA; a layer of constant disparity is
    one `cv2.warpAffine` instead.
-4. Where nothing was drawn the result is written directly; elsewhere it goes *under*
-   what nearer layers drew: copied where they left the frame transparent and blended
-   (``out += layer·(1 − alpha_out)``) on the few partly covered rim pixels.
+4. Where nothing was drawn in a band the warp is written straight into the frame;
+   elsewhere it goes *under* what nearer layers drew (`kernels.under`: copied where they
+   left the frame transparent, blended ``out += layer·(1 − alpha_out)`` on the partly
+   covered rim pixels).
 
 Each frame pixel is thus warped about once, plus the edges; the per-pixel arithmetic is
-one map upsampling, one remap and a copy.
+one map upsampling, one remap and at most one compositing pass. Frames of one clip may
+be rendered in several threads at once (the warp buffer is per thread).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ import threading
 import cv2
 import numpy as np
 
-from parallax_pipeline.engine import tiles
 from parallax_pipeline.engine import layers as layering
+from parallax_pipeline.engine import tiles
 from parallax_pipeline.engine.camera import CameraPose
 from parallax_pipeline.engine.geometry import Geometry, valid_pose
 
@@ -42,7 +44,7 @@ RECTANGLES_KEPT = 512
 """Work lists (`tiles.rectangles`) remembered per clip, by layer and reached tiles."""
 OPACITY_EVERY = 0.3
 """Take the tiles' opacity again once this fraction of the frame was drawn since the
-last time (an erosion of the alpha plane; it lets farther layers skip covered tiles)."""
+last time (`kernels.opaque_tiles`; it lets farther layers skip covered tiles)."""
 
 
 class ClipRenderer:
