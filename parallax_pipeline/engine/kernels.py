@@ -27,6 +27,7 @@ from numba import njit
 
 @njit(nogil=True, cache=True, error_model="numpy")
 def under_packed(target, layer, fresh, tile):  # pragma: no cover - compiled
+    """`under` on packed RGBA words (uint32 rows, alpha in the top byte)."""
     for y in range(target.shape[0]):
         into, add, empty = target[y], layer[y], fresh[y // tile]
         for c in range(empty.shape[0]):
@@ -52,6 +53,7 @@ def under_packed(target, layer, fresh, tile):  # pragma: no cover - compiled
                     out |= min(((t >> s) & np.uint32(255)) + add_c, np.uint32(255)) << s
                 into[x] = out
 
+
 def under(target, layer, fresh, tile):
     """Premultiplied ``layer`` (uint8 HxWx4 RGBA) composited under ``target`` (same
     shape, rows may be strided) in place: ``target += layer · (255 − α_target) / 255``,
@@ -59,6 +61,7 @@ def under(target, layer, fresh, tile):
     nothing was drawn on yet: ``target`` holds no content there and takes ``layer`` as
     it is. Pixels are handled as packed 32-bit words (alpha in the top byte)."""
     under_packed(target.view(np.uint32)[..., 0], layer.view(np.uint32)[..., 0], fresh, tile)
+
 
 @njit(nogil=True, cache=True, error_model="numpy")
 def opaque_tiles(frame, size, tile, candidates, opaque):  # pragma: no cover - compiled
@@ -81,6 +84,7 @@ def opaque_tiles(frame, size, tile, candidates, opaque):  # pragma: no cover - c
                     break
             opaque[r, c] = full
 
+
 @njit(nogil=True, cache=True, error_model="numpy", fastmath=True, inline="always")
 def disparity_at(fields, x, y, step):  # pragma: no cover - compiled
     """Bilinear sample of block means ``fields`` at box pixel (x, y), edges replicated
@@ -94,6 +98,7 @@ def disparity_at(fields, x, y, step):  # pragma: no cover - compiled
     top = fields[i, j] * (1.0 - fu) + fields[i, j1] * fu
     bottom = fields[i1, j] * (1.0 - fu) + fields[i1, j1] * fu
     return top * (1.0 - fv) + bottom * fv
+
 
 @njit(nogil=True, cache=True, error_model="numpy", fastmath=True)
 def solve_map(fields, step, grid_x, grid_y, rows, cols, terms, origin, grid):  # pragma: no cover - compiled
