@@ -21,7 +21,7 @@ import av
 import numpy as np
 
 from .dsp import raised_cosine
-from .encode import atomic_output, check_input_file
+from .encode import atomic_output, check_input_file, open_stream
 from .errors import MediaError
 
 SAMPLE_RATE = 48_000
@@ -31,25 +31,18 @@ def decode_audio(path: Path) -> np.ndarray:
     """Decode an audio file (WAV, MP3, M4A/AAC, OGG/Opus, FLAC, ...) to float32 (2, N)
     at 48 kHz. A mono file is copied to both channels at full level (FFmpeg's own
     mono->stereo upmix would lower it by 3 dB)."""
-    path = check_input_file(path)
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise MediaError(f"{path}: no audio stream")
-            stream = container.streams.audio[0]
-            mono = stream.codec_context.layout.nb_channels == 1
-            resampler = av.AudioResampler(
-                format="fltp", layout="mono" if mono else "stereo", rate=SAMPLE_RATE
-            )
-            chunks: list[np.ndarray] = []
-            padding = 0.0  # seconds decoded beyond what the container says packets hold
-            for frame in container.decode(stream):
-                padding += _padding_seconds(frame)
-                chunks += [f.to_ndarray() for f in resampler.resample(frame)]
-            # The resampler holds back a few samples for its filter; flush them out.
-            chunks += [f.to_ndarray() for f in resampler.resample(None)]
-    except av.FFmpegError as err:
-        raise MediaError(f"{path}: cannot decode audio ({err})") from err
+    with open_stream(path, "audio", "decode") as (container, stream):
+        mono = stream.codec_context.layout.nb_channels == 1
+        resampler = av.AudioResampler(
+            format="fltp", layout="mono" if mono else "stereo", rate=SAMPLE_RATE
+        )
+        chunks: list[np.ndarray] = []
+        padding = 0.0  # seconds decoded beyond what the container says packets hold
+        for frame in container.decode(stream):
+            padding += _padding_seconds(frame)
+            chunks += [f.to_ndarray() for f in resampler.resample(frame)]
+        # The resampler holds back a few samples for its filter; flush them out.
+        chunks += [f.to_ndarray() for f in resampler.resample(None)]
     # Concatenate rather than place by frame timestamps: a stream whose first pts is
     # not 0 (encoder priming, edit lists) must not gain leading silence.
     samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), np.float32)

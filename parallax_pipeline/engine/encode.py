@@ -78,6 +78,22 @@ def check_input_file(path: Path) -> Path:
     return path
 
 
+@contextmanager
+def open_stream(path: Path, kind: str = "video", action: str = "read") -> Iterator[tuple]:
+    """The open container of a media file and its first ``kind`` ("video" or "audio")
+    stream, the file checked first (`check_input_file`). FFmpeg's errors inside the block
+    become MediaError "<path>: cannot <action> <kind> (<reason>)"."""
+    path = check_input_file(path)
+    try:
+        with av.open(str(path)) as container:
+            streams = getattr(container.streams, kind)
+            if not streams:
+                raise MediaError(f"{path}: no {kind} stream")
+            yield container, streams[0]
+    except av.FFmpegError as err:
+        raise MediaError(f"{path}: cannot {action} {kind} ({err})") from err
+
+
 @dataclass(frozen=True)
 class VideoSettings:
     """Output video geometry and x264 quality. yuv420p needs even width and height."""
@@ -241,47 +257,40 @@ def probe(path: Path) -> MediaInfo:
     """Inspect a video file. Frames are counted by demuxing every video packet (exact,
     unlike header estimates); durations come from the streams, falling back to summed
     packet durations."""
-    path = check_input_file(path)
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise MediaError(f"{path}: no video stream")
-            video = container.streams.video[0]
-            audio = container.streams.audio[0] if container.streams.audio else None
-            frames, video_ticks, audio_ticks = 0, 0, 0
-            for packet in container.demux(*[s for s in (video, audio) if s is not None]):
-                if packet.size == 0:
-                    continue  # demuxer's end-of-stream flush packet
-                if packet.stream is video:
-                    frames += 1
-                    video_ticks += packet.duration or 0
-                else:
-                    audio_ticks += packet.duration or 0
-            fps = _stream_fps(video)
-            if video.duration:
-                duration = float(video.duration * video.time_base)
-            elif video_ticks:
-                duration = float(video_ticks * video.time_base)
+    with open_stream(path) as (container, video):
+        audio = container.streams.audio[0] if container.streams.audio else None
+        frames, video_ticks, audio_ticks = 0, 0, 0
+        for packet in container.demux(*[s for s in (video, audio) if s is not None]):
+            if packet.size == 0:
+                continue  # demuxer's end-of-stream flush packet
+            if packet.stream is video:
+                frames += 1
+                video_ticks += packet.duration or 0
             else:
-                duration = frames / fps if fps else 0.0
-            a_dur = a_rate = a_ch = None
-            if audio is not None:
-                ticks = audio.duration or audio_ticks
-                a_dur = float(ticks * audio.time_base)
-                a_rate = audio.codec_context.sample_rate
-                a_ch = audio.codec_context.layout.nb_channels
-            return MediaInfo(
-                width=video.codec_context.width,
-                height=video.codec_context.height,
-                fps=fps,
-                frames=frames,
-                duration=duration,
-                audio_duration=a_dur,
-                audio_rate=a_rate,
-                audio_channels=a_ch,
-            )
-    except av.FFmpegError as err:
-        raise MediaError(f"{path}: cannot read video ({err})") from err
+                audio_ticks += packet.duration or 0
+        fps = _stream_fps(video)
+        if video.duration:
+            duration = float(video.duration * video.time_base)
+        elif video_ticks:
+            duration = float(video_ticks * video.time_base)
+        else:
+            duration = frames / fps if fps else 0.0
+        a_dur = a_rate = a_ch = None
+        if audio is not None:
+            ticks = audio.duration or audio_ticks
+            a_dur = float(ticks * audio.time_base)
+            a_rate = audio.codec_context.sample_rate
+            a_ch = audio.codec_context.layout.nb_channels
+        return MediaInfo(
+            width=video.codec_context.width,
+            height=video.codec_context.height,
+            fps=fps,
+            frames=frames,
+            duration=duration,
+            audio_duration=a_dur,
+            audio_rate=a_rate,
+            audio_channels=a_ch,
+        )
 
 
 def read_frames(path: Path) -> Iterator[np.ndarray]:
@@ -416,44 +425,30 @@ class FrameReader:
 def read_frame(path: Path, index: int) -> np.ndarray:
     """Frame ``index`` of a video as RGB, found by seeking to the keyframe before it (cheap
     for a poster frame: no decoding from the start of a long video)."""
-    path = check_input_file(path)
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise MediaError(f"{path}: no video stream")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
-            start = stream.start_time or 0
-            if rate and index > 0:
-                container.seek(start + int(index / (rate * stream.time_base)), stream=stream, backward=True)
-            last = None
-            for frame in container.decode(stream):
-                if frame.pts is None or not rate:
-                    continue
-                last = frame
-                if round((frame.pts - start) * stream.time_base * rate) >= index:
-                    return frame.to_ndarray(format="rgb24")
-    except av.FFmpegError as err:
-        raise MediaError(f"{path}: cannot decode video ({err})") from err
+    last = None
+    with open_stream(path, action="decode") as (container, stream):
+        rate = stream.average_rate or stream.guessed_rate
+        start = stream.start_time or 0
+        if rate and index > 0:
+            container.seek(start + int(index / (rate * stream.time_base)), stream=stream, backward=True)
+        for frame in container.decode(stream):
+            if frame.pts is None or not rate:
+                continue
+            last = frame
+            if round((frame.pts - start) * stream.time_base * rate) >= index:
+                return frame.to_ndarray(format="rgb24")
     raise MediaError(f"{path}: has no frame {index}" + ("" if last is not None else " (no frames at all)"))
 
 
 def _segment_packets(path: Path, fps: int) -> tuple[object, list[int]]:
     """(video stream description, frame index of each packet in decode order) of a segment,
     checking it is a closed run of frames 0 … n−1 that starts on a keyframe."""
-    path = check_input_file(path)
     frame_time = Fraction(1, fps)
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise MediaError(f"{path}: no video stream")
-            stream = container.streams.video[0]
-            ctx = stream.codec_context
-            description = (ctx.name, ctx.width, ctx.height, bytes(ctx.extradata or b""))
-            time_base = stream.time_base  # read while the file is open
-            packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.size]
-    except av.FFmpegError as err:
-        raise MediaError(f"{path}: cannot read video ({err})") from err
+    with open_stream(path) as (container, stream):
+        ctx = stream.codec_context
+        description = (ctx.name, ctx.width, ctx.height, bytes(ctx.extradata or b""))
+        time_base = stream.time_base  # read while the file is open
+        packets = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.size]
     if not packets:
         raise MediaError(f"{path}: segment has no frames")
     if not packets[0][1]:

@@ -147,6 +147,12 @@ def test_probe_rejects_unreadable_files(tmp_path):
         probe(empty)
     with pytest.raises(MediaError, match="not found"):
         probe(tmp_path / "missing.mp4")
+    with pytest.raises(MediaError, match=f"{bad}: cannot decode audio"):
+        decode_audio(bad)
+    sound = tmp_path / "sound.wav"
+    write_wav(sound, np.zeros((2, SAMPLE_RATE // 10), np.float32))
+    with pytest.raises(MediaError, match=f"{sound}: no video stream"):
+        probe(sound)
 
 
 def test_concat_hard_cuts(tmp_path):
