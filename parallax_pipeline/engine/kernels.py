@@ -25,64 +25,162 @@ import numpy as np
 from numba import njit
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
-def under_packed(target, layer, fresh, tile):  # pragma: no cover - compiled
-    """`under` on packed RGBA words (uint32 rows, alpha in the top byte)."""
-    for y in range(target.shape[0]):
-        into, add, empty = target[y], layer[y], fresh[y // tile]
-        for c in range(empty.shape[0]):
-            x0, x1 = c * tile, min((c + 1) * tile, into.shape[0])
-            if empty[c]:  # nothing drawn here yet (the pixels hold no frame content)
-                into[x0:x1] = add[x0:x1]
-                continue
-            for x in range(x0, x1):
-                t = into[x]
-                if t >= np.uint32(0xFF000000):
-                    continue  # opaque already
-                v = add[x]
-                if v < np.uint32(0x01000000):
-                    continue  # nothing to add (premultiplied: its colour is 0 too)
-                if t < np.uint32(0x01000000):
-                    into[x] = v  # transparent so far
-                    continue
-                room = np.uint32(255) - (t >> np.uint32(24))
-                out = np.uint32(0)
-                for shift in range(0, 32, 8):
-                    s = np.uint32(shift)
-                    add_c = (((v >> s) & np.uint32(255)) * room + np.uint32(127)) // np.uint32(255)
-                    out |= min(((t >> s) & np.uint32(255)) + add_c, np.uint32(255)) << s
-                into[x] = out
-
-
-def under(target, layer, fresh, tile):
-    """Premultiplied ``layer`` (uint8 HxWx4 RGBA) composited under ``target`` (same
-    shape, rows may be strided) in place: ``target += layer · (255 − α_target) / 255``,
-    rounded. ``fresh`` (bool, one per ``tile``-pixel tile of the rectangle) marks tiles
-    nothing was drawn on yet: ``target`` holds no content there and takes ``layer`` as
-    it is. Pixels are handled as packed 32-bit words (alpha in the top byte)."""
-    under_packed(target.view(np.uint32)[..., 0], layer.view(np.uint32)[..., 0], fresh, tile)
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
+def _under_word(t, v):  # pragma: no cover - compiled
+    """Packed premultiplied RGBA ``v`` under ``t`` (words, alpha in the top byte), rounded."""
+    if t >= np.uint32(0xFF000000) or v < np.uint32(0x01000000):
+        return t  # opaque already, or nothing to add (premultiplied: its colour is 0 too)
+    if t < np.uint32(0x01000000):
+        return v  # transparent so far
+    room = np.uint32(255) - (t >> np.uint32(24))
+    out = np.uint32(0)
+    for shift in range(0, 32, 8):
+        s = np.uint32(shift)
+        add = (((v >> s) & np.uint32(255)) * room + np.uint32(127)) // np.uint32(255)
+        out |= min(((t >> s) & np.uint32(255)) + add, np.uint32(255)) << s
+    return out
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def opaque_tiles(frame, size, tile, candidates, opaque):  # pragma: no cover - compiled
-    """Set ``opaque[r, c]`` where every pixel of tile (r, c) of ``frame`` (uint8
-    HxWx4, at least ``size`` = (width, height)) inside the frame has alpha 255, for
-    the tiles ``candidates`` marks; a tile is left at the first pixel that is not."""
-    width, height = size
-    rows, cols = candidates.shape
+def under_blocks(frame, warped, entries, e0, e1, block_cols, block, pack):  # pragma: no cover - compiled
+    """Composite packed warps under frame blocks, in order: for ``e0 <= e < e1``, the
+    ``block``-pixel square ``e − e0`` of ``warped`` (row ``(e − e0) // pack``, column
+    ``(e − e0) % pack`` of squares) goes under frame block ``entries[e, 0]`` (row-major
+    index, ``block_cols`` per row). ``frame`` and ``warped`` hold packed RGBA words
+    (uint32, alpha in the top byte)."""
+    for e in range(e0, e1):
+        by, bx = entries[e, 0] // block_cols, entries[e, 0] % block_cols
+        wy, wx = ((e - e0) // pack) * block, ((e - e0) % pack) * block
+        for i in range(block):
+            into, add = frame[by * block + i], warped[wy + i]
+            for j in range(block):
+                x = bx * block + j
+                into[x] = _under_word(into[x], add[wx + j])
+
+
+def under(target, layer):
+    """Premultiplied ``layer`` (uint8 NxNx4 RGBA) composited under ``target`` (same
+    shape) in place: ``target += layer · (255 − α_target) / 255``, rounded (one block of
+    `under_blocks`)."""
+    one = np.zeros((1, 2), np.int64)
+    under_blocks(target.view(np.uint32)[..., 0], layer.view(np.uint32)[..., 0], one, 0, 1, 1, target.shape[0], 1)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def cell_table(alpha, cell, level):  # pragma: no cover - compiled
+    """Summed-area table (int32, rows + 1 x columns + 1) over ``cell``-pixel cells of
+    ``alpha`` (uint8) counting the cells that hold alpha > 0 (``level`` 0) or alpha <
+    255 (``level`` 255); cells past the edge count as transparent."""
+    h, w = alpha.shape
+    rows, cols = -(-h // cell), -(-w // cell)
+    table = np.zeros((rows + 1, cols + 1), np.int32)
     for r in range(rows):
         for c in range(cols):
-            if not candidates[r, c]:
-                continue
-            full = True
-            for y in range(r * tile, min((r + 1) * tile, height)):
-                for x in range(c * tile, min((c + 1) * tile, width)):
-                    if frame[y, x, 3] != 255:
-                        full = False
-                        break
-                if not full:
+            y0, x0 = r * cell, c * cell
+            hit = level == 255 and (y0 + cell > h or x0 + cell > w)
+            for y in range(y0, min(y0 + cell, h)):
+                if hit:
                     break
-            opaque[r, c] = full
+                for x in range(x0, min(x0 + cell, w)):
+                    if (alpha[y, x] > 0) if level == 0 else (alpha[y, x] < 255):
+                        hit = True
+                        break
+            table[r + 1, c + 1] = table[r, c + 1] + table[r + 1, c] - table[r, c] + (1 if hit else 0)
+    return table
+
+
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
+def _cells(table, r0, r1, c0, c1):  # pragma: no cover - compiled
+    """Cells counted by ``table`` in rows r0..r1-1, columns c0..c1-1."""
+    return table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def classify_blocks(grid, reach, per_tile, box, opaque, present, partial, cell, layer, owner, covered, entries, count):  # pragma: no cover - compiled
+    """Assign one layer (``layer``; layers come near to far) to the frame blocks it shows on.
+
+    ``grid`` (float32, block rows + 1 x block columns + 1 x 2): the layer's backward map
+    at the block corners, in box pixels. Inside a block the map is their bilinear blend,
+    so the box pixels a block samples lie in the corners' bounding box, with a pixel
+    more on each side for bilinear sampling (two after, safe from rounding).
+    ``present`` / ``partial``: `cell_table` s of the layer's alpha (box = (width,
+    height)).
+
+    A block whose footprint holds no alpha is left alone. Otherwise the layer becomes the
+    block's ``owner`` (-1: none yet) or, behind the owner, an ``entries`` row (block
+    index, layer) to composite under it. A footprint inside the box and fully opaque
+    (any footprint, for the ``opaque`` layer: its edges are replicated) marks the block
+    ``covered``; farther layers skip it. Only blocks of the tiles ``reach`` marks
+    (``per_tile`` blocks a side) are looked at. Returns the new number of entries."""
+    rows, cols = owner.shape
+    w, h = box
+    for by in range(rows):
+        for bx in range(cols):
+            if covered[by, bx] or not reach[by // per_tile, bx // per_tile]:
+                continue
+            full = opaque
+            if not opaque:
+                a, b, c, d = grid[by, bx], grid[by, bx + 1], grid[by + 1, bx], grid[by + 1, bx + 1]
+                x0 = int(np.floor(min(min(a[0], b[0]), min(c[0], d[0])))) - 1
+                x1 = int(np.floor(max(max(a[0], b[0]), max(c[0], d[0])))) + 2
+                y0 = int(np.floor(min(min(a[1], b[1]), min(c[1], d[1])))) - 1
+                y1 = int(np.floor(max(max(a[1], b[1]), max(c[1], d[1])))) + 2
+                if x1 < 0 or y1 < 0 or x0 > w - 1 or y0 > h - 1:
+                    continue
+                c0, c1 = max(x0, 0) // cell, min(x1, w - 1) // cell + 1
+                r0, r1 = max(y0, 0) // cell, min(y1, h - 1) // cell + 1
+                if _cells(present, r0, r1, c0, c1) == 0:
+                    continue
+                inside = x0 >= 0 and y0 >= 0 and x1 <= w - 1 and y1 <= h - 1
+                full = inside and _cells(partial, r0, r1, c0, c1) == 0
+            if owner[by, bx] < 0:
+                owner[by, bx] = layer
+            else:
+                entries[count, 0] = by * cols + bx
+                entries[count, 1] = layer
+                count += 1
+            if full:
+                covered[by, bx] = True
+    return count
+
+
+@njit(nogil=True, cache=True, error_model="numpy", fastmath=True, inline="always")
+def _block_map(grid, by, bx, block, offset, bounds, map_x, map_y, row0, col0):  # pragma: no cover - compiled
+    """The map of frame block (by, bx) into ``map_x``/``map_y`` at (row0, col0): the
+    bilinear blend of its corners in ``grid``, plus ``offset``, clamped to ``bounds``."""
+    x_lo, x_hi, y_lo, y_hi = bounds
+    a, b, c, d = grid[by, bx], grid[by, bx + 1], grid[by + 1, bx], grid[by + 1, bx + 1]
+    step = np.float32(1.0 / block)
+    for i in range(block):
+        t = (np.float32(i) + np.float32(0.5)) * step
+        lx, ly = a[0] + (c[0] - a[0]) * t + offset[0], a[1] + (c[1] - a[1]) * t + offset[1]
+        dx, dy = (b[0] + (d[0] - b[0]) * t + offset[0] - lx), (b[1] + (d[1] - b[1]) * t + offset[1] - ly)
+        out_x, out_y = map_x[row0 + i], map_y[row0 + i]
+        for j in range(block):
+            u = (np.float32(j) + np.float32(0.5)) * step
+            out_x[col0 + j] = min(max(lx + dx * u, x_lo), x_hi)
+            out_y[col0 + j] = min(max(ly + dy * u, y_lo), y_hi)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def owner_maps(grids, owner, by0, by1, block, offsets, bounds, map_x, map_y):  # pragma: no cover - compiled
+    """Atlas maps (float32 x, y) of block rows by0..by1-1, each block from its owner's
+    map (``grids[owner]``, moved by the layer's atlas ``offsets`` and clamped to its
+    ``bounds``: x lo, x hi, y lo, y hi)."""
+    for by in range(by0, by1):
+        for bx in range(owner.shape[1]):
+            k = owner[by, bx]
+            _block_map(grids[k], by, bx, block, offsets[k], bounds[k], map_x, map_y, (by - by0) * block, bx * block)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def entry_maps(grids, entries, e0, e1, block_cols, block, pack, offsets, bounds, map_x, map_y):  # pragma: no cover - compiled
+    """Atlas maps of entries e0..e1-1 packed as `under_blocks` reads them: ``pack``
+    blocks a row."""
+    for e in range(e0, e1):
+        by, bx, k = entries[e, 0] // block_cols, entries[e, 0] % block_cols, entries[e, 1]
+        row0, col0 = ((e - e0) // pack) * block, ((e - e0) % pack) * block
+        _block_map(grids[k], by, bx, block, offsets[k], bounds[k], map_x, map_y, row0, col0)
 
 
 @njit(nogil=True, cache=True, error_model="numpy", fastmath=True, inline="always")
@@ -138,6 +236,22 @@ def solve_map(fields, step, grid_x, grid_y, rows, cols, terms, origin, grid):  #
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
+def tile_ranges(alpha, lo, hi, step, tile, present, d_lo, d_hi):  # pragma: no cover - compiled
+    """Per ``tile``-pixel tile of a layer box: whether it holds alpha > 0 (``present``),
+    and the lowest ``lo`` / highest ``hi`` (per ``step``-pixel block) over those pixels."""
+    h, w = alpha.shape
+    for y in range(h):
+        r, by = y // tile, y // step
+        row = alpha[y]
+        for x in range(w):
+            if row[x] > 0:
+                c, bx = x // tile, x // step
+                present[r, c] = True
+                d_lo[r, c] = min(d_lo[r, c], lo[by, bx])
+                d_hi[r, c] = max(d_hi[r, c], hi[by, bx])
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
 def reach_tiles(x0, y0, x1, y1, d_lo, d_hi, frame_size, frame_centre, canvas_centre, terms, tile, reach):  # pragma: no cover - compiled
     """Mark in ``reach`` (bool rows x cols) the frame tiles that canvas tiles
     (``x0``…``d_hi``, a `tiles.TileSummary`) can land on: each is mapped forward at
@@ -167,3 +281,63 @@ def reach_tiles(x0, y0, x1, y1, d_lo, d_hi, frame_size, frame_centre, canvas_cen
         r1 = min(max(int(np.floor(hi_y / tile)), 0), rows - 1)
         for r in range(r0, r1 + 1):
             reach[r, c0 : c1 + 1] = True
+
+
+# BT.709 limited range (the matrix the video streams are tagged with): luma from R, G, B
+# in 1/16384, and chroma from the sums of 2x2 pixels in 1/65536 (each coefficient /4)
+_Y_R, _Y_G, _Y_B = 2992, 10063, 1016
+_CB_R, _CB_G, _CB_B = -1649, -5547, 7196
+_CR_R, _CR_G, _CR_B = 7196, -6536, -660
+_Y_BIAS = (16 << 14) + (1 << 13)
+_C_BIAS = (128 << 16) + (1 << 15)
+
+
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
+def _luma(r, g, b):  # pragma: no cover - compiled
+    return np.uint8((_Y_R * r + _Y_G * g + _Y_B * b + _Y_BIAS) >> 14)
+
+
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
+def _chroma(r, g, b, u, v, c):  # pragma: no cover - compiled
+    """Chroma of one 2x2 square from its R, G, B sums."""
+    u[c] = np.uint8((_CB_R * r + _CB_G * g + _CB_B * b + _C_BIAS) >> 16)
+    v[c] = np.uint8((_CR_R * r + _CR_G * g + _CR_B * b + _C_BIAS) >> 16)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def words_to_yuv420(words, y_plane, u_plane, v_plane):  # pragma: no cover - compiled
+    """RGBA pixels as packed words (uint32 H x W, red in the low byte; alpha ignored) to
+    yuv420p planes (Y H x W, U and V H/2 x W/2; chroma the mean of each 2x2 square)."""
+    m = np.uint32(255)
+    for r in range(0, y_plane.shape[0], 2):
+        a, b = words[r], words[r + 1]
+        ya, yb, u, v = y_plane[r], y_plane[r + 1], u_plane[r // 2], v_plane[r // 2]
+        for x in range(y_plane.shape[1]):
+            p, q = a[x], b[x]
+            ya[x] = _luma(np.int32(p & m), np.int32((p >> np.uint32(8)) & m), np.int32((p >> np.uint32(16)) & m))
+            yb[x] = _luma(np.int32(q & m), np.int32((q >> np.uint32(8)) & m), np.int32((q >> np.uint32(16)) & m))
+        for c in range(u.shape[0]):
+            p, q, s, t = a[2 * c], a[2 * c + 1], b[2 * c], b[2 * c + 1]
+            red = (p & m) + (q & m) + (s & m) + (t & m)
+            p, q, s, t = p >> np.uint32(8), q >> np.uint32(8), s >> np.uint32(8), t >> np.uint32(8)
+            green = (p & m) + (q & m) + (s & m) + (t & m)
+            p, q, s, t = p >> np.uint32(8), q >> np.uint32(8), s >> np.uint32(8), t >> np.uint32(8)
+            blue = (p & m) + (q & m) + (s & m) + (t & m)
+            _chroma(np.int32(red), np.int32(green), np.int32(blue), u, v, c)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def rgb_to_yuv420(frame, y_plane, u_plane, v_plane):  # pragma: no cover - compiled
+    """`words_to_yuv420` for uint8 H x W x 3 (or x 4) pixels."""
+    for r in range(0, y_plane.shape[0], 2):
+        a, b = frame[r], frame[r + 1]
+        ya, yb, u, v = y_plane[r], y_plane[r + 1], u_plane[r // 2], v_plane[r // 2]
+        for x in range(y_plane.shape[1]):
+            ya[x] = _luma(np.int32(a[x, 0]), np.int32(a[x, 1]), np.int32(a[x, 2]))
+            yb[x] = _luma(np.int32(b[x, 0]), np.int32(b[x, 1]), np.int32(b[x, 2]))
+        for c in range(u.shape[0]):
+            x = 2 * c
+            red = np.int32(a[x, 0]) + np.int32(a[x + 1, 0]) + np.int32(b[x, 0]) + np.int32(b[x + 1, 0])
+            green = np.int32(a[x, 1]) + np.int32(a[x + 1, 1]) + np.int32(b[x, 1]) + np.int32(b[x + 1, 1])
+            blue = np.int32(a[x, 2]) + np.int32(a[x + 1, 2]) + np.int32(b[x, 2]) + np.int32(b[x + 1, 2])
+            _chroma(red, green, blue, u, v, c)

@@ -1,32 +1,37 @@
-"""The per-frame work on the CPU: warp each layer and composite, with OpenCV.
+"""The per-frame work on the CPU: each frame pixel warped about once, with OpenCV.
 
-Per frame and layer, near to far:
+Once per clip the layers' pixels are packed into one image, the *atlas* (each layer's
+``rgba`` becomes a view into it, with a transparent gutter around it), and each layer's
+alpha is summed over `CELL`-pixel cells (`kernels.cell_table`).
 
-1. `tiles.target_tiles` marks the frame tiles the layer can reach; tiles already opaque
-   are dropped, and the rest are cut into rectangles (remembered per layer: neighbouring
-   frames often reach the same tiles), each worked in bands of about `STRIP_PIXELS`.
-2. The layer's backward map is computed on a `layers.FIELD_STEP`-pixel grid over the
-   frame (`kernels.solve_map`): grid point ``p'`` with ``q = (p' − c_f)/S`` sees the
-   canvas at ``P = c + q − d·(K + zoom·q)`` (`parallax_pipeline.engine.geometry`), where
-   the disparity ``d = D(P)`` is found by two fixed-point steps and Aitken's
-   extrapolation (exact for planar layers). Inside a layer the disparity is smooth, so
-   the map is too, and one bilinear upsampling (`cv2.resize` by the grid step, exact on
-   the grid) gives it at every pixel of a band.
-3. `cv2.remap` samples the layer's premultiplied RGBA; a layer of constant disparity is
-   one `cv2.warpAffine` instead.
-4. Where nothing was drawn in a band the warp is written straight into the frame;
-   elsewhere it goes *under* what nearer layers drew (`kernels.under`: copied where they
-   left the frame transparent, blended ``out += layer·(1 − alpha_out)`` on the partly
-   covered rim pixels).
+Per frame, the frame is cut into `BLOCK`-pixel blocks, and layers are taken near to far:
 
-Each frame pixel is thus warped about once, plus the edges; the per-pixel arithmetic is
-one map upsampling, one remap and at most one compositing pass. Frames of one clip may
-be rendered in several threads at once (the warp buffer is per thread).
+1. `tiles.target_tiles` marks the frame tiles the layer can reach, less the tiles nearer
+   layers already cover.
+2. The layer's backward map is computed at the block corners there
+   (`kernels.solve_map`): corner ``p'`` with ``q = (p' − c_f)/S`` sees the canvas at
+   ``P = c + q − d·(K + zoom·q)`` (`parallax_pipeline.engine.geometry`), where the
+   disparity ``d = D(P)`` is found by two fixed-point steps and Aitken's extrapolation
+   (exact for planar layers). Inside a layer the disparity is smooth, so the map is
+   too, and inside a block it is the bilinear blend of the corners.
+3. `kernels.classify_blocks` bounds what each block samples (the corners' bounding box)
+   and looks it up in the cell tables: a block the layer shows nothing on is skipped;
+   the first layer that shows on a block *owns* it; a layer behind the owner is listed
+   to be composited under it; a block whose footprint is fully opaque is covered, and
+   farther layers skip it.
+
+Then one atlas map for the whole frame, each block taken from its owner's map
+(`kernels.owner_maps`), and one `cv2.remap` per band of rows write the frame. The few
+blocks with layers behind the owner (along silhouettes, about a tenth) get their maps
+packed side by side (`kernels.entry_maps`), one `cv2.remap` for all of them, and
+`kernels.under_blocks` composites them under the frame (premultiplied: ``out +=
+layer·(1 − alpha_out)``). Each frame pixel is thus warped about 1.1 times, and never
+through a layer that shows nothing there; the calls per frame are a few dozen. Frames
+of one clip may be rendered in several threads at once (the buffers are per thread).
 """
 
 from __future__ import annotations
 
-import math
 import threading
 
 import cv2
@@ -37,14 +42,67 @@ from parallax_pipeline.engine import tiles
 from parallax_pipeline.engine.camera import CameraPose
 from parallax_pipeline.engine.geometry import Geometry, valid_pose
 
-STRIP_PIXELS = 128 * 1024
-"""Pixels warped and composited at a time (a band of whole tiles across a rectangle):
-the band, its map and its warp fit in a core's L2 cache."""
-RECTANGLES_KEPT = 512
-"""Work lists (`tiles.rectangles`) remembered per clip, by layer and reached tiles."""
-OPACITY_EVERY = 0.3
-"""Take the tiles' opacity again once this fraction of the frame was drawn since the
-last time (`kernels.opaque_tiles`; it lets farther layers skip covered tiles)."""
+BLOCK = layering.FIELD_STEP
+"""Frame block side (pixels): a layer is chosen per block, and the map is bilinear
+inside it (the map grid's cell)."""
+CELL = 4
+"""Cell side (layer pixels) of the alpha tables that tell whether a block's footprint
+is empty, partly covered or opaque."""
+GUTTER = 2
+"""Transparent pixels around each layer in the atlas: bilinear samples at a layer's
+edge see transparency, as outside the layer (maps are clamped to the gutter)."""
+ATLAS_SIDE = 32000
+"""Largest atlas side: `cv2.remap` takes sources under 32767 pixels a side."""
+BAND_PIXELS = 64 * 1024
+"""Frame pixels mapped and warped at a time: the band, its map and its warp stay in the
+cache."""
+PACK = 8
+"""Blocks per row when the blocks behind an owner are warped together."""
+ENTRY_CHUNK = 512
+"""Blocks behind an owner warped per call (bounds the scratch buffers)."""
+
+
+def pack_atlas(scene: layering.LayeredScene) -> tuple[np.ndarray, np.ndarray]:
+    """Copy the layers' pixels into one atlas (uint8 RGBA) and make each layer's ``rgba``
+    a view into it; returns the atlas and each layer's offset (x, y) there.
+
+    Layers are stacked in columns no taller than `ATLAS_SIDE`, `GUTTER` transparent
+    pixels apart."""
+    places, column_x, column_width, y = [], GUTTER, 0, GUTTER
+    for layer in scene.layers:
+        h, w = layer.rgba.shape[:2]
+        if y + h + GUTTER > ATLAS_SIDE and y > GUTTER:
+            column_x, column_width, y = column_x + column_width + GUTTER, 0, GUTTER
+        places.append((column_x, y))
+        column_width, y = max(column_width, w), y + h + GUTTER
+    width = max(x + layer.rgba.shape[1] for (x, _), layer in zip(places, scene.layers)) + GUTTER
+    height = max(y + layer.rgba.shape[0] for (_, y), layer in zip(places, scene.layers)) + GUTTER
+    if width >= ATLAS_SIDE or height >= ATLAS_SIDE:
+        raise ValueError(f"layers too large for one atlas ({width}x{height} pixels)")
+    atlas = np.zeros((height, width, 4), np.uint8)
+    for (x, y), layer in zip(places, scene.layers):
+        h, w = layer.rgba.shape[:2]
+        atlas[y : y + h, x : x + w] = layer.rgba
+        layer.rgba = atlas[y : y + h, x : x + w]  # the copy is the layer now: one copy in memory
+    return atlas, np.array(places, np.float32)
+
+
+class _FrameBuffers:
+    """One rendering thread's per-frame buffers (made once: fresh arrays per frame would
+    cost page faults)."""
+
+    def __init__(self, layers: int, block_rows: int, block_cols: int, band_rows: int):
+        self.grids = np.zeros((layers, block_rows + 1, block_cols + 1, 2), np.float32)
+        self.owner = np.empty((block_rows, block_cols), np.int8)
+        self.covered = np.empty((block_rows, block_cols), bool)
+        self.entries = np.empty((block_rows * block_cols * max(layers - 1, 1), 2), np.int64)
+        self.map_x = np.empty((band_rows * BLOCK, block_cols * BLOCK), np.float32)
+        self.map_y = np.empty_like(self.map_x)
+        # zeros: the unused squares of a last packed row are warped too, from valid maps
+        rows = -(-ENTRY_CHUNK // PACK) * BLOCK
+        self.entry_x = np.zeros((rows, PACK * BLOCK), np.float32)
+        self.entry_y = np.zeros_like(self.entry_x)
+        self.behind = np.empty((rows, PACK * BLOCK, 4), np.uint8)
 
 
 class ClipRenderer:
@@ -56,162 +114,128 @@ class ClipRenderer:
         from parallax_pipeline.engine import kernels  # numba: imported when rendering
 
         self._kernels = kernels
-        self._rectangle_cache: dict[tuple[int, bytes], list] = {}
-        self._scratch = threading.local()  # per rendering thread: its warp buffer
-        step = layering.FIELD_STEP
+        self._buffers = threading.local()
         w, h = geometry.frame_width, geometry.frame_height
         fx, fy = geometry.frame_centre
-        # the map grid: point j sits on frame pixel step·j − step/2 − 1/2, so that
-        # cv2.resize by exactly `step` lands point j0 + 1 on pixel step·j0 + step/2 - 1/2
-        # and a rectangle starting at a multiple of `step` is the resized block from its
-        # pixel `step` on (see `_warp`); two spare points after the frame
-        offset = step / 2.0 + 0.5
-        self._grid_x = (np.arange(math.ceil(w / step) + 3) * step - offset - fx).astype(np.float32)
-        self._grid_y = (np.arange(math.ceil(h / step) + 3) * step - offset - fy).astype(np.float32)
-        self._tiles = [
-            tiles.summarize(
-                cv2.extractChannel(layer.rgba, 3),
-                layer.constant if layer.constant is not None else layer.fields,
-                layer.x0,
-                layer.y0,
-                step=step,
-            )
-            for layer in scene.layers
-        ]
-
-    # -- maps
-
-    def _map_grid(self, layer: layering.Layer, terms, reach: np.ndarray) -> np.ndarray:
-        """The layer's backward map (box pixel coordinates, float32 x, y) at the grid.
-
-        Grid point p' (``q = (p' − c_f)/S``) sees the canvas at ``P(d) = c + q − d·A``,
-        ``A = K + zoom·q``, where ``d`` solves ``d = D(P(d))``. Two fixed-point steps
-        from ``d0 = D(c + q)`` and Aitken's extrapolation give it exactly for a planar
-        layer and closely for any smooth one, creases included (they sample ``D`` itself,
-        not a smoothed gradient). Only the grid points the tiles in ``reach`` use are
-        computed."""
+        t = tiles.TILE
+        self._per_tile = t // BLOCK
+        # blocks of whole tiles: the frame is their top-left part
+        self._block_rows, self._block_cols = -(-h // t) * self._per_tile, -(-w // t) * self._per_tile
+        # map grid point j sits on frame pixel BLOCK·j − 1/2: block j's pixels lie
+        # between points j and j + 1
+        self._grid_x = (np.arange(self._block_cols + 1) * BLOCK - 0.5 - fx).astype(np.float32)
+        self._grid_y = (np.arange(self._block_rows + 1) * BLOCK - 0.5 - fy).astype(np.float32)
+        self._band_rows = max(1, BAND_PIXELS // (self._block_cols * BLOCK * BLOCK))
         step = layering.FIELD_STEP
-        per_tile = tiles.TILE // step
+        self._tiles, self._present, self._partial, self._fields = [], [], [], []
+        for layer in scene.layers:
+            alpha = cv2.extractChannel(layer.rgba, 3)
+            self._tiles.append(
+                tiles.summarize(
+                    alpha, layer.constant if layer.constant is not None else layer.fields, layer.x0, layer.y0, step=step
+                )
+            )
+            self._present.append(kernels.cell_table(alpha, CELL, 0))
+            self._partial.append(kernels.cell_table(alpha, CELL, 255))
+            # a plane layer's disparity as a one-value field: the same solve, exact
+            self._fields.append(
+                layer.fields if layer.fields is not None else np.full((1, 1), layer.constant, np.float32)
+            )
+        self._atlas, self._offsets = pack_atlas(scene)
+        # maps are clamped to where sampling still matches the layer's own edges: the
+        # opaque layer's edge pixels replicated, the others' transparent gutter
+        bounds = []
+        for layer, (ox, oy) in zip(scene.layers, self._offsets):
+            h_l, w_l = layer.rgba.shape[:2]
+            pad = 0.0 if layer.opaque else 1.0
+            bounds.append((ox - pad, ox + w_l - 1 + pad, oy - pad, oy + h_l - 1 + pad))
+        self._bounds = np.array(bounds, np.float32)
+
+    # -- per frame
+
+    def _frame_buffers(self) -> _FrameBuffers:
+        buffers = getattr(self._buffers, "frame", None)
+        if buffers is None:
+            buffers = self._buffers.frame = _FrameBuffers(
+                len(self.scene.layers), self._block_rows, self._block_cols, self._band_rows
+            )
+        return buffers
+
+    def _solve(self, index: int, terms, reach: np.ndarray, grid: np.ndarray) -> None:
+        """Layer ``index``'s backward map (box pixels, float32 x, y) at the corners of
+        the blocks of the tiles in ``reach``."""
+        layer = self.scene.layers[index]
         (ccx, ccy) = self.geometry.canvas_centre
-        # the grid rows the reached tile rows use: their own and, for the bilinear
-        # upsampling, the next ones (a rectangle has reached tiles in each of its rows)
-        tile_rows = np.repeat(reach.any(axis=1), per_tile)
+        # grid rows of the reached tile rows' blocks: their own and the next one
+        block_rows = np.repeat(reach.any(axis=1), self._per_tile)
         rows = np.zeros(self._grid_y.size, bool)
-        for shift in range(4):
-            part = tile_rows[: rows.size - shift]
-            rows[shift : shift + part.size] |= part
+        rows[:-1] |= block_rows
+        rows[1:] |= block_rows
         cols_on = np.flatnonzero(reach.any(axis=0))
-        cols = (int(cols_on[0]) * per_tile, min(int(cols_on[-1] + 1) * per_tile + 3, self._grid_x.size))
-        grid = np.zeros((self._grid_y.size, self._grid_x.size, 2), np.float32)
+        cols = (int(cols_on[0]) * self._per_tile, int(cols_on[-1] + 1) * self._per_tile + 1)
         origin = (float(ccx - layer.x0), float(ccy - layer.y0))
         self._kernels.solve_map(
-            layer.fields, step, self._grid_x, self._grid_y, rows, cols, tuple(map(float, terms)), origin, grid
+            self._fields[index], layering.FIELD_STEP, self._grid_x, self._grid_y, rows, cols,
+            tuple(map(float, terms)), origin, grid,
         )
-        return grid
-
-    def _warp(self, layer: layering.Layer, roi, terms, grid: np.ndarray | None, dst=None) -> np.ndarray:
-        """The layer warped onto the frame rectangle ``roi`` (premultiplied RGBA)."""
-        g = self.geometry
-        rx0, ry0, rx1, ry1 = roi
-        size = (rx1 - rx0, ry1 - ry0)
-        border = cv2.BORDER_REPLICATE if layer.opaque else cv2.BORDER_CONSTANT
-        if layer.constant is not None:
-            s, kx, ky, z = terms
-            (fx, fy), (ccx, ccy) = g.frame_centre, g.canvas_centre
-            d = layer.constant
-            a = (1.0 - z * d) / s  # canvas px per frame px for this disparity
-            bx = ccx + a * (rx0 - fx) - kx * d - layer.x0
-            by = ccy + a * (ry0 - fy) - ky * d - layer.y0
-            return cv2.warpAffine(
-                layer.rgba,
-                np.float32([[a, 0, bx], [0, a, by]]),
-                size,
-                dst=dst,
-                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                borderMode=border,
-                borderValue=(0, 0, 0, 0),
-            )
-        step = layering.FIELD_STEP
-        i0, j0 = ry0 // step, rx0 // step
-        rows, cols = (size[1] + step - 1) // step + 2, (size[0] + step - 1) // step + 2
-        # cv2.resize maps output pixel x to input (x + 1/2)/step − 1/2: with the grid's
-        # offset, output pixel step + x is exactly frame pixel rx0 + x
-        full = cv2.resize(grid[i0 : i0 + rows, j0 : j0 + cols], (cols * step, rows * step), interpolation=cv2.INTER_LINEAR)
-        full = full[step : step + size[1], step : step + size[0]]
-        return cv2.remap(layer.rgba, full, None, cv2.INTER_LINEAR, dst=dst, borderMode=border, borderValue=(0, 0, 0, 0))
-
-    # -- frames
 
     def render_rgba(self, pose: CameraPose) -> np.ndarray:
         """The frame for ``pose`` as RGBA uint8, opaque: a view of the frame's size into
-        a buffer of whole tiles (rows are strided; the encoder takes it as it is)."""
+        a buffer of whole blocks (rows are strided; the encoder takes it as it is)."""
         valid_pose(pose)
-        g = self.geometry
+        g, k = self.geometry, self._kernels
         terms = g.terms(pose)
         w, h = g.frame_width, g.frame_height
-        t = tiles.TILE
-        rows, cols = -(-h // t), -(-w // t)
-        # whole tiles (the frame is the top-left part); every tile is written before it
-        # is read, so the buffer needs no clearing
-        padded = np.empty((rows * t, cols * t, 4), np.uint8)
-        warped = self._warp_buffer(rows * t, cols * t)
-        out = padded[:h, :w]
-        drawn = np.zeros((rows, cols), bool)
-        opaque = np.zeros((rows, cols), bool)
-        fresh_area = 0  # tiles drawn since the opacity was last taken
+        buffers = self._frame_buffers()
+        owner, covered, entries = buffers.owner, buffers.covered, buffers.entries
+        owner.fill(-1)
+        covered.fill(False)
+        count = 0
+        pt = self._per_tile
+        tile_rows, tile_cols = self._block_rows // pt, self._block_cols // pt
         layers = self.scene.layers
         for index in range(len(layers) - 1, -1, -1):
-            layer, summary = layers[index], self._tiles[index]
-            if fresh_area >= OPACITY_EVERY * rows * cols or (layer.opaque and fresh_area):
-                # tiles nearer layers cover completely need nothing from farther ones
-                self._kernels.opaque_tiles(padded, (w, h), t, drawn & ~opaque, opaque)
-                fresh_area = 0
-            if layer.opaque:
-                reach = ~opaque
-            else:
-                reach = tiles.target_tiles(summary, (w, h), g.frame_centre, g.canvas_centre, terms)
-                reach &= ~opaque
+            layer = layers[index]
+            # tiles nearer layers cover completely need nothing from farther ones
+            reach = ~covered.reshape(tile_rows, pt, tile_cols, pt).all(axis=(1, 3))
+            if not layer.opaque:
+                reach &= tiles.target_tiles(self._tiles[index], (w, h), g.frame_centre, g.canvas_centre, terms)
             if not reach.any():
                 continue
-            fresh_area += int(reach.sum())
-            grid = self._map_grid(layer, terms, reach) if layer.constant is None else None
-            for r0, r1, c0, c1 in self._rectangles(index, reach):
-                # in bands of about STRIP_PIXELS, so that map, warp and frame stay in the
-                # cache (whole tiles, and never so thin that the calls cost more than the pixels)
-                band_rows = t * max(1, STRIP_PIXELS // ((c1 - c0) * t * t))
-                for y0 in range(r0 * t, min(r1 * t, h), band_rows):
-                    roi = (c0 * t, y0, min(c1 * t, w), min(y0 + band_rows, r1 * t, h))
-                    target = out[roi[1] : roi[3], roi[0] : roi[2]]
-                    band = drawn[y0 // t : -(-roi[3] // t), c0:c1]
-                    if not band.any():  # nothing drawn here yet: warp straight into the frame
-                        self._warp(layer, roi, terms, grid, dst=target)
-                    else:
-                        layer_part = warped[: target.shape[0], : target.shape[1]]
-                        self._warp(layer, roi, terms, grid, dst=layer_part)
-                        self._kernels.under(target, layer_part, ~band, t)
-            drawn |= reach
-        return out
-
-    def _rectangles(self, index: int, reach: np.ndarray) -> list[tuple[int, int, int, int]]:
-        """`tiles.rectangles` of layer ``index``'s tiles, remembered: neighbouring frames
-        often reach the same tiles."""
-        key = (index, reach.tobytes())
-        found = self._rectangle_cache.get(key)
-        if found is None:
-            if len(self._rectangle_cache) >= RECTANGLES_KEPT:
-                self._rectangle_cache.clear()
-            found = self._rectangle_cache[key] = tiles.rectangles(reach, slack=tiles.SLACK)
-        return found
-
-    def _warp_buffer(self, height: int, width: int) -> np.ndarray:
-        """This thread's buffer for warps composited under the frame (RGBA, ``height`` x
-        ``width``), made once: a fresh array per warp would cost page faults."""
-        buffer = getattr(self._scratch, "warped", None)
-        if buffer is None or buffer.shape[:2] != (height, width):
-            buffer = self._scratch.warped = np.empty((height, width, 4), np.uint8)
-        return buffer
+            grid = buffers.grids[index]
+            self._solve(index, terms, reach, grid)
+            box = (layer.rgba.shape[1], layer.rgba.shape[0])
+            count = k.classify_blocks(
+                grid, reach, pt, box, layer.opaque, self._present[index], self._partial[index], CELL,
+                index, owner, covered, entries, count,
+            )
+        # every block has an owner: the opaque layer shows everywhere. The frame buffer
+        # is all written by the owners' warps, so it needs no clearing.
+        frame = np.empty((self._block_rows * BLOCK, self._block_cols * BLOCK, 4), np.uint8)
+        for by0 in range(0, self._block_rows, self._band_rows):
+            by1 = min(by0 + self._band_rows, self._block_rows)
+            n = (by1 - by0) * BLOCK
+            k.owner_maps(buffers.grids, owner, by0, by1, BLOCK, self._offsets, self._bounds, buffers.map_x, buffers.map_y)
+            cv2.remap(
+                self._atlas, buffers.map_x[:n], buffers.map_y[:n], cv2.INTER_LINEAR,
+                dst=frame[by0 * BLOCK : by1 * BLOCK], borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0),
+            )
+        words = frame.view(np.uint32)[..., 0]
+        behind_words = buffers.behind.view(np.uint32)[..., 0]
+        for e0 in range(0, count, ENTRY_CHUNK):
+            e1 = min(e0 + ENTRY_CHUNK, count)
+            n = -(-(e1 - e0) // PACK) * BLOCK
+            k.entry_maps(
+                buffers.grids, entries, e0, e1, self._block_cols, BLOCK, PACK, self._offsets, self._bounds,
+                buffers.entry_x, buffers.entry_y,
+            )
+            cv2.remap(
+                self._atlas, buffers.entry_x[:n], buffers.entry_y[:n], cv2.INTER_LINEAR,
+                dst=buffers.behind[:n], borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0),
+            )
+            k.under_blocks(words, behind_words, entries, e0, e1, self._block_cols, BLOCK, PACK)
+        return frame[:h, :w]
 
     def render(self, pose: CameraPose) -> np.ndarray:
         """The frame for ``pose``: uint8 HxWx3 RGB of the frame's size."""
         return cv2.cvtColor(self.render_rgba(pose), cv2.COLOR_RGBA2RGB)
-

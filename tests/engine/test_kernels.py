@@ -17,48 +17,129 @@ def premultiplied(rng: np.random.Generator, shape, alpha: np.ndarray) -> np.ndar
     return rgba
 
 
+def under_reference(target: np.ndarray, layer: np.ndarray) -> np.ndarray:
+    """``target + layer · (255 − α_target) / 255``, rounded, in floats."""
+    return np.minimum(target + np.round(layer * ((255 - target[..., 3:4]) / 255.0)), 255)
+
+
 def test_under_is_the_premultiplied_under_operator():
     rng = np.random.default_rng(3)
-    shape = (64, 96)
+    shape = (64, 64)
     levels = np.array([0, 0, 255, 255, 255, 1, 77, 128, 254])  # mostly empty or opaque, some rims
     target = premultiplied(rng, shape, rng.choice(levels, shape))
     layer = premultiplied(rng, shape, rng.choice(levels, shape))
-    want = np.minimum(target + np.round(layer * ((255 - target[..., 3:4]) / 255.0)), 255)
-
     got = target.copy()
-    kernels.under(got, layer, np.zeros((2, 3), bool), 32)
-    assert np.abs(got.astype(int) - want).max() <= 1
+    kernels.under(got, layer)
+    assert np.abs(got.astype(int) - under_reference(target, layer)).max() <= 1
     assert np.array_equal(got[target[..., 3] == 255], target[target[..., 3] == 255])  # opaque stays
 
 
-def test_under_takes_the_layer_as_it_is_on_tiles_nothing_was_drawn_on():
+def test_under_blocks_composites_packed_squares_in_order():
+    """Entries name frame blocks; the squares packed `pack` a row go under them in turn."""
     rng = np.random.default_rng(4)
-    garbage = rng.integers(0, 256, (64, 64, 4), dtype=np.uint8)  # an unwritten buffer
-    layer = premultiplied(rng, (64, 64), rng.choice([0, 255, 90], (64, 64)))
-    fresh = np.array([[True, False], [False, True]])
-    got = garbage.copy()
-    kernels.under(got, layer, fresh, 32)
-    assert np.array_equal(got[:32, :32], layer[:32, :32]) and np.array_equal(got[32:, 32:], layer[32:, 32:])
-    assert not np.array_equal(got[:32, 32:], layer[:32, 32:])  # drawn tiles were composited
+    block, pack, block_cols = 8, 2, 3
+    frame = premultiplied(rng, (16, 24), rng.choice([0, 255, 128], (16, 24)))
+    squares = [premultiplied(rng, (8, 8), rng.choice([0, 255, 60], (8, 8))) for _ in range(3)]
+    warped = np.zeros((16, 16, 4), np.uint8)
+    for e, square in enumerate(squares):
+        warped[(e // pack) * 8 : (e // pack + 1) * 8, (e % pack) * 8 : (e % pack + 1) * 8] = square
+    entries = np.array([[4, 0], [4, 1], [0, 1]], np.int32)  # block 4 = row 1, column 1; twice
+    want = frame.astype(float)
+    for (index, _), square in zip(entries, squares):
+        by, bx = divmod(int(index), block_cols)
+        part = want[by * 8 : by * 8 + 8, bx * 8 : bx * 8 + 8]
+        part[:] = under_reference(part, square)
+    got = frame.copy()
+    words = got.view(np.uint32)[..., 0]
+    kernels.under_blocks(words, warped.view(np.uint32)[..., 0], entries, 0, 3, block_cols, block, pack)
+    assert np.abs(got.astype(int) - want).max() <= 2  # two roundings on block 4
+    untouched = np.ones((16, 24), bool)
+    untouched[:8, :8] = untouched[8:, 8:16] = False
+    assert np.array_equal(got[untouched], frame[untouched])
 
 
-def test_under_works_on_strided_views_of_a_frame():
+@pytest.mark.parametrize("level", [0, 255])
+def test_cell_table_counts_cells_holding_alpha(level):
     rng = np.random.default_rng(5)
-    frame = np.zeros((64, 128, 4), np.uint8)
-    layer = premultiplied(rng, (32, 64), np.full((32, 64), 255))
-    kernels.under(frame[16:48, 32:96], layer, np.zeros((1, 2), bool), 32)
-    assert np.array_equal(frame[16:48, 32:96], layer) and not frame[:16].any() and not frame[:, :32].any()
+    alpha = rng.choice(np.array([0, 255, 100], np.uint8), (37, 42), p=[0.5, 0.45, 0.05])
+    alpha[8:24, 8:24] = level  # a stretch of cells none of which counts
+    table = kernels.cell_table(alpha, 4, level)
+    padded = np.full((40, 44), 0 if level == 0 else 100, np.uint8)  # past the edge: transparent
+    padded[:37, :42] = alpha
+    cells = padded.reshape(10, 4, 11, 4)
+    hit = (cells > 0) if level == 0 else (cells < 255)
+    want = np.zeros((11, 12), int)
+    want[1:, 1:] = hit.any(axis=(1, 3)).cumsum(0).cumsum(1)
+    assert np.array_equal(table, want)
+    assert table[6, 6] - table[2, 6] - table[6, 2] + table[2, 2] == 0
 
 
-def test_opaque_tiles_marks_only_tiles_opaque_inside_the_frame():
-    frame = np.full((64, 96, 4), 255, np.uint8)
-    frame[5, 40, 3] = 254  # one rim pixel in tile (0, 1)
-    frame[60:, :, 3] = 0  # rows past a 60-pixel frame: not part of it
-    opaque = np.zeros((2, 3), bool)
-    candidates = np.ones((2, 3), bool)
-    candidates[1, 2] = False
-    kernels.opaque_tiles(frame, (96, 60), 32, candidates, opaque)
-    assert opaque.tolist() == [[True, False, True], [True, True, False]]
+def test_classify_blocks_owner_entries_and_cover():
+    """A layer shifted 3 px right over frame blocks: blocks it covers fully are covered,
+    blocks on its soft edge are owned but stay open, the others are left to the layer
+    behind, which fills them and composites under the edge blocks."""
+    block, size = 8, 64
+    alpha = np.zeros((size, size), np.uint8)
+    alpha[:, :28] = 255
+    alpha[:, 28:30] = 128  # a soft edge at box x 28..29, frame x 31..32
+    present, partial = kernels.cell_table(alpha, 4, 0), kernels.cell_table(alpha, 4, 255)
+    corners = np.arange(size // block + 1, dtype=np.float32) * block - 0.5
+    grid = np.zeros((9, 9, 2), np.float32)
+    grid[..., 0], grid[..., 1] = corners[None, :] - 3.0, corners[:, None]  # box = frame − 3 px in x
+    owner = np.full((8, 8), -1, np.int8)
+    covered = np.zeros((8, 8), bool)
+    entries = np.zeros((64, 2), np.int32)
+    reach = np.ones((2, 2), bool)  # tiles of 32 px: 4 blocks a side
+    count = kernels.classify_blocks(grid, reach, 4, (size, size), False, present, partial, 4, 1, owner, covered, entries, 0)
+    assert count == 0
+    # frame block column c samples box x 8c − 4.5 … 8c + 6.5 (with the bilinear margin):
+    # the edge (frame x 31..32) shows in columns 3 and 4, which stay open
+    assert (owner[:, :5] == 1).all() and (owner[:, 5:] == -1).all()
+    # covered: only where the footprint is opaque and inside the box (the box's own
+    # edges are transparent beyond)
+    assert covered[1:7, :3].sum() == 12 and not covered[:, 3:].any() and not covered[[0, 7]].any()
+    open_behind = sorted(np.flatnonzero((owner == 1) & ~covered).tolist())
+    # the background (opaque) layer: owns the open blocks, listed behind the edge blocks
+    count = kernels.classify_blocks(grid, reach, 4, (size, size), True, present, partial, 4, 0, owner, covered, entries, count)
+    assert (owner[:, 5:] == 0).all() and covered.all()
+    assert sorted(entries[:count, 0].tolist()) == open_behind and {3, 4, 11, 12} <= set(open_behind)
+    assert (entries[:count, 1] == 0).all()
+
+
+def test_block_maps_blend_the_corners_and_clamp():
+    rng = np.random.default_rng(6)
+    block, rows, cols = 8, 3, 4
+    grids = rng.uniform(-5, 60, (2, rows + 1, cols + 1, 2)).astype(np.float32)
+    owner = rng.integers(0, 2, (rows, cols)).astype(np.int8)
+    offsets = np.array([[2, 2], [2, 70]], np.float32)
+    bounds = np.array([[2, 50, 2, 50], [1, 61, 69, 131]], np.float32)
+    map_x = np.zeros((rows * block, cols * block), np.float32)
+    map_y = np.zeros_like(map_x)
+    kernels.owner_maps(grids, owner, 0, rows, block, offsets, bounds, map_x, map_y)
+    t = (np.arange(block) + 0.5) / block
+    for by in range(rows):
+        for bx in range(cols):
+            k = owner[by, bx]
+            g = grids[k, by : by + 2, bx : bx + 2]  # corners
+            want = (
+                g[0, 0] * ((1 - t)[:, None, None] * (1 - t)[None, :, None])
+                + g[0, 1] * ((1 - t)[:, None, None] * t[None, :, None])
+                + g[1, 0] * (t[:, None, None] * (1 - t)[None, :, None])
+                + g[1, 1] * (t[:, None, None] * t[None, :, None])
+            ) + offsets[k]
+            want[..., 0] = np.clip(want[..., 0], bounds[k, 0], bounds[k, 1])
+            want[..., 1] = np.clip(want[..., 1], bounds[k, 2], bounds[k, 3])
+            got = np.dstack([m[by * 8 : by * 8 + 8, bx * 8 : bx * 8 + 8] for m in (map_x, map_y)])
+            assert np.allclose(got, want, atol=1e-3)
+    # the same blocks packed as entries (two a row) give the same maps
+    entries = np.array([[5, owner.flat[5]], [10, owner.flat[10]], [0, owner.flat[0]]], np.int32)
+    packed_x, packed_y = np.zeros((16, 16), np.float32), np.zeros((16, 16), np.float32)
+    kernels.entry_maps(grids, entries, 0, 3, cols, block, 2, offsets, bounds, packed_x, packed_y)
+    for e, (index, _) in enumerate(entries):
+        by, bx = divmod(int(index), cols)
+        py, px = (e // 2) * 8, (e % 2) * 8
+        assert np.array_equal(packed_x[py : py + 8, px : px + 8], map_x[by * 8 : by * 8 + 8, bx * 8 : bx * 8 + 8])
+        assert np.array_equal(packed_y[py : py + 8, px : px + 8], map_y[by * 8 : by * 8 + 8, bx * 8 : bx * 8 + 8])
 
 
 @pytest.mark.parametrize("zoom", [0.0, 0.15])

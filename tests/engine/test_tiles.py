@@ -1,33 +1,37 @@
-"""Tile work lists: exact rectangle covers, and every pixel a layer lands on is listed."""
+"""Tile summaries and reach: every tile a layer lands on is marked."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from parallax_pipeline.engine import tiles
 
 
-@pytest.mark.parametrize("slack", [0, tiles.SLACK])
-def test_rectangles_cover_the_cells_once(slack):
+def test_summarize_gives_each_tile_the_disparity_range_where_the_layer_is():
     rng = np.random.default_rng(0)
-    for _ in range(300):
-        grid = rng.random((9, 13)) < rng.random()
-        cover = np.zeros(grid.shape, int)
-        rects = tiles.rectangles(grid, slack)
-        for r0, r1, c0, c1 in rects:
-            assert r0 < r1 and c0 < c1
-            cover[r0:r1, c0:c1] += 1
-        assert cover.max() <= 1 and (cover[grid] == 1).all()  # disjoint, nothing missed
-        if slack == 0:
-            assert (cover == grid).all()  # exact: safe to overwrite
-
-
-def test_slack_trades_a_little_area_for_fewer_rectangles():
-    grid = np.zeros((8, 20), bool)
-    grid[:, 3:6] = True
-    grid[2:5, 7:9] = True  # a nearby blob
-    assert len(tiles.rectangles(grid, 0)) > len(tiles.rectangles(grid, 6)) == 1
+    h, w, step, tile = 70, 90, 8, 16
+    alpha = (rng.random((h, w)) < 0.3).astype(np.uint8) * 200
+    alpha[:, 40:] = 0  # columns of tiles without the layer
+    fields = rng.random((-(-h // step), -(-w // step))).astype(np.float32)
+    summary = tiles.summarize(alpha, fields, left=5, top=7, step=step, tile=tile)
+    # per pixel: the block's value, widened by its neighbours' (erode / dilate 3x3)
+    pad = np.pad(fields, 1, mode="edge")
+    shifts = [pad[1 + dy : 1 + dy + fields.shape[0], 1 + dx : 1 + dx + fields.shape[1]] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    lo = np.min(shifts, axis=0).repeat(step, 0).repeat(step, 1)[:h, :w]
+    hi = np.max(shifts, axis=0).repeat(step, 0).repeat(step, 1)[:h, :w]
+    want = {}
+    for r in range(-(-h // tile)):
+        for c in range(-(-w // tile)):
+            on = alpha[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile] > 0
+            if on.any():
+                part = (slice(r * tile, (r + 1) * tile), slice(c * tile, (c + 1) * tile))
+                want[(5 + c * tile, 7 + r * tile)] = (lo[part][on].min(), hi[part][on].max())
+    got = {(int(x), int(y)): (a, b) for x, y, a, b in zip(summary.x0, summary.y0, summary.d_lo, summary.d_hi)}
+    assert got.keys() == want.keys() and all(x < 5 + 40 for x, _ in got)
+    assert all(np.allclose(got[k], want[k]) for k in want)
+    assert (summary.x1 <= 5 + w).all() and (summary.y1 <= 7 + h).all()
+    plane = tiles.summarize(alpha, 0.25, left=0, top=0, tile=tile)
+    assert plane.x0.size == len(want) and (plane.d_lo == 0.25).all() and (plane.d_hi == 0.25).all()
 
 
 def test_target_tiles_list_every_tile_a_moved_layer_reaches():
