@@ -17,6 +17,8 @@ of parallelism.
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -36,6 +38,12 @@ RENDER_WORKERS = max(1, min(4, os.cpu_count() or 1))
 """Threads rendering frames while the encoder works (x264 takes the rest of the CPU)."""
 AHEAD_PER_WORKER = 2
 """Frames each worker may run ahead of the encoder (each one frame of memory)."""
+RENDER_NICENESS = 10
+"""How much lower the render threads' scheduling priority is than the encoder's (Linux).
+x264's frame threads wait on one another: a render thread that takes a core from one of
+them holds up the whole encoder, while at a lower priority the renders fill the time the
+encoder leaves idle (measured on 2 cores: 1.9 instead of 1.75 cores busy, 10 % more frames
+per second)."""
 
 
 @dataclass(frozen=True)
@@ -61,14 +69,29 @@ def opencv_threads(count: int) -> Iterator[None]:
         cv2.setNumThreads(before)
 
 
+def yield_to_encoder() -> None:
+    """Lower the calling thread's scheduling priority by `RENDER_NICENESS` (Linux, where
+    a thread has its own nice value; elsewhere nothing changes)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + RENDER_NICENESS))
+    except OSError:
+        pass  # not allowed here: the thread keeps its priority
+
+
 def render_ahead(make: Callable[[int], np.ndarray], count: int, workers: int = RENDER_WORKERS) -> Iterator[np.ndarray]:
     """``make(0)`` … ``make(count − 1)``, computed by ``workers`` threads at most
     `AHEAD_PER_WORKER` frames per worker ahead of the consumer, yielded in order.
 
-    An exception in ``make`` is raised here, at its frame; frames not yet started when
-    the consumer stops (or fails) are never made."""
+    The threads run at a lower priority than the caller (`yield_to_encoder`). An
+    exception in ``make`` is raised here, at its frame; frames not yet started when the
+    consumer stops (or fails) are never made."""
     ahead = max(1, workers) * AHEAD_PER_WORKER
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="parallax-render") as pool:
+    with ThreadPoolExecutor(
+        max_workers=max(1, workers), thread_name_prefix="parallax-render", initializer=yield_to_encoder
+    ) as pool:
         pending: deque[Future] = deque()
         try:
             for index in range(count):

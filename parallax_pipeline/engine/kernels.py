@@ -238,14 +238,25 @@ def solve_map(fields, step, grid_x, grid_y, rows, cols, terms, origin, grid):  #
 @njit(nogil=True, cache=True, error_model="numpy")
 def tile_ranges(alpha, lo, hi, step, tile, present, d_lo, d_hi):  # pragma: no cover - compiled
     """Per ``tile``-pixel tile of a layer box: whether it holds alpha > 0 (``present``),
-    and the lowest ``lo`` / highest ``hi`` (per ``step``-pixel block) over those pixels."""
+    and the lowest ``lo`` / highest ``hi`` (one value per ``step``-pixel block) over its
+    pixels that do. The box is scanned in cells of the smaller of the two sides (the
+    larger must be a multiple of it), each cell left at its first such pixel."""
     h, w = alpha.shape
-    for y in range(h):
-        r, by = y // tile, y // step
-        row = alpha[y]
-        for x in range(w):
-            if row[x] > 0:
-                c, bx = x // tile, x // step
+    cell = min(step, tile)
+    for y0 in range(0, h, cell):
+        r, by = y0 // tile, y0 // step
+        for x0 in range(0, w, cell):
+            hit = False
+            for y in range(y0, min(y0 + cell, h)):
+                row = alpha[y]
+                for x in range(x0, min(x0 + cell, w)):
+                    if row[x] > 0:
+                        hit = True
+                        break
+                if hit:
+                    break
+            if hit:
+                c, bx = x0 // tile, x0 // step
                 present[r, c] = True
                 d_lo[r, c] = min(d_lo[r, c], lo[by, bx])
                 d_hi[r, c] = max(d_hi[r, c], hi[by, bx])

@@ -46,6 +46,7 @@ bounds both memory (4 bytes per box pixel) and per-frame work.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -83,6 +84,9 @@ FIELD_STEP = 8
 """A layer's disparity is kept per block of this many pixels: the warp is smooth inside
 a layer, so the renderer solves it on this grid and interpolates."""
 BINS = 256
+THREADED_PIXELS = 4_500_000
+"""Canvases up to this size (a 1440p frame's, with overscan) fill two layers at a time;
+larger ones one at a time, to bound memory."""
 
 
 @dataclass
@@ -480,10 +484,10 @@ def build_layers(image: np.ndarray, disparity: np.ndarray, known: np.ndarray, re
     # each layer is assembled as soon as it is filled (only its RGBA and block disparity
     # are kept, so a 4K clip never holds every layer's full-size float maps at once);
     # the rims' coverage, which needs both sides' colours, is written in afterwards
-    made: list[tuple[int, Layer]] = []
     fg_colour = np.zeros((band_y.size, 3), np.float32)
     bg_colour = np.zeros((band_y.size, 3), np.float32)
-    for k in range(count):
+
+    def make_layer(k: int) -> Layer | None:
         own = known & (labels == k)
         if k == 0:
             alpha = np.full((h, w), 255, np.uint8)
@@ -503,7 +507,7 @@ def build_layers(image: np.ndarray, disparity: np.ndarray, known: np.ndarray, re
             alpha[band_y[band_fg == k], band_x[band_fg == k]] = 255  # its coverage comes below
             support = _box(alpha > 0)
             if support is None:
-                continue
+                return None
             box = _grow(support, pad, w, h)
         seam = continuous & (labels > k) & cv2.dilate(own.astype(np.uint8), near5).astype(bool)
         source = (own & ~band) | seam
@@ -512,11 +516,16 @@ def build_layers(image: np.ndarray, disparity: np.ndarray, known: np.ndarray, re
         colour, depth = _fill_layer(image, disparity, source, box, factor)
         x0, y0, x1, y1 = box
         for sel, out in ((band_fg == k, fg_colour), (band_bg == k, bg_colour)):
-            if sel.any():
+            if sel.any():  # rows of this layer's rim pixels only: layers never share one
                 out[sel] = colour[band_y[sel] - y0, band_x[sel] - x0]
-        alpha = np.ascontiguousarray(alpha[y0:y1, x0:x1])
-        made.append((k, _assemble(colour, depth, alpha, x0, y0, reach, opaque=k == 0)))
-        del colour, depth, alpha
+        return _assemble(colour, depth, np.ascontiguousarray(alpha[y0:y1, x0:x1]), x0, y0, reach, opaque=k == 0)
+
+    # each layer is assembled as soon as it is filled (only its RGBA and block disparity
+    # are kept, so a 4K clip never holds every layer's full-size float maps at once);
+    # below THREADED_PIXELS two are filled at a time (OpenCV and numpy release the GIL)
+    workers = 2 if w * h <= THREADED_PIXELS and count > 1 else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        made = [(k, layer) for k, layer in enumerate(pool.map(make_layer, range(count))) if layer is not None]
 
     # matting of the rims: coverage of the near colour F over the far colour B
     if band_y.size:

@@ -50,12 +50,14 @@ def summarize(
     h, w = alpha.shape
     if np.isscalar(disparity) or np.ndim(disparity) == 0:
         lo = hi = np.full((1, 1), float(disparity), np.float32)
-        step = max(h, w, 1)  # one block: the whole box
+        step = -(-max(h, w, 1) // tile) * tile  # one block, whole tiles: the whole box
     else:
         lo = hi = np.asarray(disparity, np.float32)
         if step > 1:  # block means: each block may reach its neighbours' values
             kernel = np.ones((3, 3), np.uint8)
             lo, hi = cv2.erode(lo, kernel), cv2.dilate(hi, kernel)
+    if max(step, tile) % min(step, tile):
+        raise ValueError(f"tiles ({tile} px) and disparity blocks ({step} px) must nest")
     th, tw = -(-h // tile), -(-w // tile)
     present = np.zeros((th, tw), bool)
     d_lo, d_hi = np.full((th, tw), np.inf), np.full((th, tw), -np.inf)

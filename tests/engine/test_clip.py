@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -70,6 +73,16 @@ def test_a_consumer_that_stops_early_leaves_later_frames_unmade():
     next(stream)
     stream.close()
     assert len(made) <= 1 + 2 * clip.AHEAD_PER_WORKER
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have their own nice value on Linux")
+def test_render_threads_run_below_the_encoders_priority():
+    def make(index: int) -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert set(clip.render_ahead(make, 6, workers=2)) == {min(19, mine + clip.RENDER_NICENESS)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller keeps its own
 
 
 def test_multithreaded_frames_match_single_threaded_ones():
