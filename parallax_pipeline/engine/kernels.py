@@ -1,22 +1,28 @@
-"""The CPU renderer's per-frame kernels that OpenCV has no call for, compiled with numba.
+"""The per-frame kernels that OpenCV has no call for, compiled with numba.
 
-* `under`: compositing a warped layer under what nearer layers drew is a per-pixel
-  decision (skip the opaque pixels, copy into the empty ones, blend the few partly
-  covered ones along silhouettes). Written with OpenCV/numpy it takes a mask, a masked
-  copy and a gather of the partly covered pixels, around ten passes and calls per
-  rectangle; compiled, it is a single pass that mostly reads one word per pixel.
-* `opaque_tiles`: which frame tiles are fully covered so far (farther layers skip them).
-* `solve_map`: a layer's backward map on the coarse grid (a small fixed-point solve per
-  grid point, see `warp_cv.ClipRenderer._map_grid`).
-* `reach_tiles`: the frame tiles a layer can land on (see `tiles.target_tiles`).
+For the CPU renderer (`warp_cv`, `tiles`):
 
-As numpy code the last three are many small array operations per frame, all holding the
-GIL; compiled, they are a fraction of a millisecond and release it, so frames rendered
+* `solve_map`: a layer's backward map at the frame blocks' corners (a small fixed-point
+  solve per corner, see `warp_cv.ClipRenderer._solve`);
+* `reach_tiles`, `tile_ranges`: the frame tiles a layer can land on (see `tiles`);
+* `cell_table`, `classify_blocks`: per frame block, the layer that owns it and the
+  layers to composite under the owner, from the footprint of the block's map in
+  summed-area tables of each layer's alpha;
+* `owner_maps`, `entry_maps`: the atlas maps `cv2.remap` samples with, per block from
+  its layer's corners (bilinear);
+* `under_blocks`: compositing warped blocks under the frame, a per-pixel decision (skip
+  the opaque pixels, copy into the empty ones, blend the few partly covered ones) in one
+  pass over packed RGBA words.
+
+For the encoder (`encode.to_picture`): `words_to_yuv420` / `rgb_to_yuv420`, a frame to
+the yuv420p planes x264 takes (BT.709, limited range), in a third of swscale's time.
+
+As numpy code these would be many small array operations per frame, all holding the
+GIL; compiled, they take a fraction of the frame's time and release it, so frames made
 by several worker threads proceed in parallel.
 
-Importing this module imports numba, so the renderer imports it only when it renders
-(`warp_cv`, `tiles`); the compiled code is cached on disk (`__pycache__`) after the
-first run.
+Importing this module imports numba, so it is imported only when frames are rendered or
+encoded; the compiled code is cached on disk (`__pycache__`) after the first run.
 """
 
 from __future__ import annotations
@@ -56,14 +62,6 @@ def under_blocks(frame, warped, entries, e0, e1, block_cols, block, pack):  # pr
             for j in range(block):
                 x = bx * block + j
                 into[x] = _under_word(into[x], add[wx + j])
-
-
-def under(target, layer):
-    """Premultiplied ``layer`` (uint8 NxNx4 RGBA) composited under ``target`` (same
-    shape) in place: ``target += layer · (255 − α_target) / 255``, rounded (one block of
-    `under_blocks`)."""
-    one = np.zeros((1, 2), np.int64)
-    under_blocks(target.view(np.uint32)[..., 0], layer.view(np.uint32)[..., 0], one, 0, 1, 1, target.shape[0], 1)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")

@@ -85,7 +85,7 @@ FIELD_STEP = 8
 a layer, so the renderer solves it on this grid and interpolates."""
 BINS = 256
 THREADED_PIXELS = 4_500_000
-"""Canvases up to this size (a 1440p frame's, with overscan) fill two layers at a time;
+"""Canvases up to this size (a 1080p clip's is about 2.8 MP with overscan) fill two layers at a time;
 larger ones one at a time, to bound memory."""
 
 

@@ -22,12 +22,13 @@ Per frame, the frame is cut into `BLOCK`-pixel blocks, and layers are taken near
 
 Then one atlas map for the whole frame, each block taken from its owner's map
 (`kernels.owner_maps`), and one `cv2.remap` per band of rows write the frame. The few
-blocks with layers behind the owner (along silhouettes, about a tenth) get their maps
-packed side by side (`kernels.entry_maps`), one `cv2.remap` for all of them, and
-`kernels.under_blocks` composites them under the frame (premultiplied: ``out +=
-layer·(1 − alpha_out)``). Each frame pixel is thus warped about 1.1 times, and never
-through a layer that shows nothing there; the calls per frame are a few dozen. Frames
-of one clip may be rendered in several threads at once (the buffers are per thread).
+blocks with layers behind the owner (along silhouettes: 5 to 14 % of the blocks in the
+demo scenes) get those layers' maps packed side by side (`kernels.entry_maps`), one
+`cv2.remap` warps them all, and `kernels.under_blocks` composites them under the frame
+(premultiplied: ``out += layer·(1 − alpha_out)``). A frame thus warps 1.05 to 1.16
+times its pixels, never through a layer that shows nothing there, in a few dozen
+calls. Frames of one clip may be rendered in several threads at once (the buffers are
+per thread).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class _FrameBuffers:
         self.grids = np.zeros((layers, block_rows + 1, block_cols + 1, 2), np.float32)
         self.owner = np.empty((block_rows, block_cols), np.int8)
         self.covered = np.empty((block_rows, block_cols), bool)
-        self.entries = np.empty((block_rows * block_cols * max(layers - 1, 1), 2), np.int64)
+        self.entries = np.empty((block_rows * block_cols * max(layers - 1, 1), 2), np.int32)
         self.map_x = np.empty((band_rows * BLOCK, block_cols * BLOCK), np.float32)
         self.map_y = np.empty_like(self.map_x)
         # zeros: the unused squares of a last packed row are warped too, from valid maps

@@ -28,8 +28,9 @@ def test_under_is_the_premultiplied_under_operator():
     levels = np.array([0, 0, 255, 255, 255, 1, 77, 128, 254])  # mostly empty or opaque, some rims
     target = premultiplied(rng, shape, rng.choice(levels, shape))
     layer = premultiplied(rng, shape, rng.choice(levels, shape))
-    got = target.copy()
-    kernels.under(got, layer)
+    got = target.copy()  # one 64-pixel block
+    one = np.zeros((1, 2), np.int32)
+    kernels.under_blocks(got.view(np.uint32)[..., 0], layer.view(np.uint32)[..., 0], one, 0, 1, 1, 64, 1)
     assert np.abs(got.astype(int) - under_reference(target, layer)).max() <= 1
     assert np.array_equal(got[target[..., 3] == 255], target[target[..., 3] == 255])  # opaque stays
 
