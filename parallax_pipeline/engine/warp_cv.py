@@ -52,8 +52,10 @@ is empty, partly covered or opaque."""
 GUTTER = 2
 """Transparent pixels around each layer in the atlas: bilinear samples at a layer's
 edge see transparency, as outside the layer (maps are clamped to the gutter)."""
+REMAP_SIDE = 32767
+"""`cv2.remap` takes sources smaller than this a side."""
 ATLAS_SIDE = 32000
-"""Largest atlas side: `cv2.remap` takes sources under 32767 pixels a side."""
+"""Tallest atlas column: layers that would reach further start a new column."""
 BAND_PIXELS = 64 * 1024
 """Frame pixels mapped and warped at a time: the band, its map and its warp stay in the
 cache."""
@@ -78,7 +80,7 @@ def pack_atlas(scene: layering.LayeredScene) -> tuple[np.ndarray, np.ndarray]:
         column_width, y = max(column_width, w), y + h + GUTTER
     width = max(x + layer.rgba.shape[1] for (x, _), layer in zip(places, scene.layers)) + GUTTER
     height = max(y + layer.rgba.shape[0] for (_, y), layer in zip(places, scene.layers)) + GUTTER
-    if width >= ATLAS_SIDE or height >= ATLAS_SIDE:
+    if width >= REMAP_SIDE or height >= REMAP_SIDE:
         raise ValueError(f"layers too large for one atlas ({width}x{height} pixels)")
     atlas = np.zeros((height, width, 4), np.uint8)
     for (x, y), layer in zip(places, scene.layers):
