@@ -196,41 +196,61 @@ def disparity_at(fields, x, y, step):  # pragma: no cover - compiled
     return top * (1.0 - fv) + bottom * fv
 
 
+@njit(nogil=True, cache=True, error_model="numpy")
+def corner_spans(reach, per_tile, covered, spans):  # pragma: no cover - compiled
+    """For each row of block corners, the span of columns (start, end) that the blocks of
+    the tiles ``reach`` marks (``per_tile`` blocks a side), less the ``covered`` ones,
+    have corners in; start >= end where none. Returns whether there is any such block."""
+    rows, cols = covered.shape
+    spans[:, 0], spans[:, 1] = cols + 1, 0
+    found = False
+    for by in range(rows):
+        for bx in range(cols):
+            if covered[by, bx] or not reach[by // per_tile, bx // per_tile]:
+                continue
+            found = True
+            for r in range(by, by + 2):
+                spans[r, 0] = min(spans[r, 0], bx)
+                spans[r, 1] = max(spans[r, 1], bx + 2)
+    return found
+
+
 @njit(nogil=True, cache=True, error_model="numpy", fastmath=True)
-def solve_map(fields, step, grid_x, grid_y, rows, cols, terms, origin, grid):  # pragma: no cover - compiled
-    """Fill ``grid[i, j]`` (float32 x, y in box pixels) for the rows i that ``rows``
-    (bool, one per grid row) marks and j in ``cols`` = (j0, j1): grid point (``grid_x[j]``, ``grid_y[i]``, frame pixels
+def solve_map(fields, step, grid_x, grid_y, spans, terms, origin, grid):  # pragma: no cover - compiled
+    """Fill ``grid[i, j]`` (float32 x, y in box pixels) for ``spans[i, 0] <= j <
+    spans[i, 1]`` in every row i: grid point (``grid_x[j]``, ``grid_y[i]``, frame pixels
     from the frame centre) sees box pixel ``P(d) = o + q − d·(K + zoom·q)``, ``q`` the
     point over the scale, ``o`` = ``origin`` (the canvas centre in box pixels),
     where ``d = D(P(d))``: two fixed-point steps from ``D(o + q)`` and Aitken's
     extrapolation, clamped to the range the steps bracket."""
     s, kx, ky, z = terms
-    j0, j1 = cols
-    # a row at a time, each step over the whole row: the three samples of one point
+    n = grid_x.shape[0]
+    # a row at a time, each step over the row's span: the three samples of one point
     # depend on each other, those of neighbouring points do not
-    px, ax = np.empty(j1 - j0), np.empty(j1 - j0)
-    d0, d1 = np.empty(j1 - j0), np.empty(j1 - j0)
-    for j in range(j0, j1):
+    px, ax = np.empty(n), np.empty(n)
+    d0, d1 = np.empty(n), np.empty(n)
+    for j in range(n):
         qx = grid_x[j] / s
-        px[j - j0], ax[j - j0] = qx + origin[0], kx + z * qx
-    for i in range(rows.shape[0]):
-        if not rows[i]:
+        px[j], ax[j] = qx + origin[0], kx + z * qx
+    for i in range(spans.shape[0]):
+        j0, j1 = spans[i, 0], min(spans[i, 1], n)
+        if j1 <= j0:
             continue
         qy = grid_y[i] / s
         py, ay = qy + origin[1], ky + z * qy
-        for k in range(j1 - j0):
-            d0[k] = disparity_at(fields, px[k], py, step)
-        for k in range(j1 - j0):
-            d1[k] = disparity_at(fields, px[k] - d0[k] * ax[k], py - d0[k] * ay, step)
-        for k in range(j1 - j0):
-            a, b = d0[k], d1[k]
-            c = disparity_at(fields, px[k] - b * ax[k], py - b * ay, step)
+        for j in range(j0, j1):
+            d0[j] = disparity_at(fields, px[j], py, step)
+        for j in range(j0, j1):
+            d1[j] = disparity_at(fields, px[j] - d0[j] * ax[j], py - d0[j] * ay, step)
+        for j in range(j0, j1):
+            a, b = d0[j], d1[j]
+            c = disparity_at(fields, px[j] - b * ax[j], py - b * ay, step)
             first, second = b - a, c - b
             bend = second - first
             d = c - second * second / bend if abs(bend) > 1e-6 else c
             d = min(max(d, min(a, c) - abs(first)), max(a, c) + abs(first))
-            grid[i, j0 + k, 0] = px[k] - d * ax[k]
-            grid[i, j0 + k, 1] = py - d * ay
+            grid[i, j, 0] = px[j] - d * ax[j]
+            grid[i, j, 1] = py - d * ay
 
 
 @njit(nogil=True, cache=True, error_model="numpy")

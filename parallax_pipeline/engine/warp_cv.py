@@ -6,9 +6,9 @@ alpha is summed over `CELL`-pixel cells (`kernels.cell_table`).
 
 Per frame, the frame is cut into `BLOCK`-pixel blocks, and layers are taken near to far:
 
-1. `tiles.target_tiles` marks the frame tiles the layer can reach, less the tiles nearer
-   layers already cover.
-2. The layer's backward map is computed at the block corners there
+1. `tiles.target_tiles` marks the frame tiles the layer can reach; of their blocks, those
+   nearer layers already cover are left out (`kernels.corner_spans`).
+2. The layer's backward map is computed at the corners of the other blocks
    (`kernels.solve_map`): corner ``p'`` with ``q = (p' − c_f)/S`` sees the canvas at
    ``P = c + q − d·(K + zoom·q)`` (`parallax_pipeline.engine.geometry`), where the
    disparity ``d = D(P)`` is found by two fixed-point steps and Aitken's extrapolation
@@ -98,6 +98,7 @@ class _FrameBuffers:
         self.grids = np.zeros((layers, block_rows + 1, block_cols + 1, 2), np.float32)
         self.owner = np.empty((block_rows, block_cols), np.int8)
         self.covered = np.empty((block_rows, block_cols), bool)
+        self.spans = np.empty((block_rows + 1, 2), np.int32)
         self.entries = np.empty((block_rows * block_cols * max(layers - 1, 1), 2), np.int32)
         self.map_x = np.empty((band_rows * BLOCK, block_cols * BLOCK), np.float32)
         self.map_y = np.empty_like(self.map_x)
@@ -129,6 +130,7 @@ class ClipRenderer:
         self._grid_x = (np.arange(self._block_cols + 1) * BLOCK - 0.5 - fx).astype(np.float32)
         self._grid_y = (np.arange(self._block_rows + 1) * BLOCK - 0.5 - fy).astype(np.float32)
         self._band_rows = max(1, BAND_PIXELS // (self._block_cols * BLOCK * BLOCK))
+        self._everywhere = np.ones((self._block_rows // self._per_tile, self._block_cols // self._per_tile), bool)
         step = layering.FIELD_STEP
         self._tiles, self._present, self._partial, self._fields = [], [], [], []
         for layer in scene.layers:
@@ -164,21 +166,14 @@ class ClipRenderer:
             )
         return buffers
 
-    def _solve(self, index: int, terms, reach: np.ndarray, grid: np.ndarray) -> None:
-        """Layer ``index``'s backward map (box pixels, float32 x, y) at the corners of
-        the blocks of the tiles in ``reach``."""
+    def _solve(self, index: int, terms, spans: np.ndarray, grid: np.ndarray) -> None:
+        """Layer ``index``'s backward map (box pixels, float32 x, y) at the block corners
+        in ``spans`` (`kernels.corner_spans`)."""
         layer = self.scene.layers[index]
         (ccx, ccy) = self.geometry.canvas_centre
-        # grid rows of the reached tile rows' blocks: their own and the next one
-        block_rows = np.repeat(reach.any(axis=1), self._per_tile)
-        rows = np.zeros(self._grid_y.size, bool)
-        rows[:-1] |= block_rows
-        rows[1:] |= block_rows
-        cols_on = np.flatnonzero(reach.any(axis=0))
-        cols = (int(cols_on[0]) * self._per_tile, int(cols_on[-1] + 1) * self._per_tile + 1)
         origin = (float(ccx - layer.x0), float(ccy - layer.y0))
         self._kernels.solve_map(
-            self._fields[index], layering.FIELD_STEP, self._grid_x, self._grid_y, rows, cols,
+            self._fields[index], layering.FIELD_STEP, self._grid_x, self._grid_y, spans,
             tuple(map(float, terms)), origin, grid,
         )
 
@@ -195,18 +190,18 @@ class ClipRenderer:
         covered.fill(False)
         count = 0
         pt = self._per_tile
-        tile_rows, tile_cols = self._block_rows // pt, self._block_cols // pt
         layers = self.scene.layers
         for index in range(len(layers) - 1, -1, -1):
             layer = layers[index]
-            # tiles nearer layers cover completely need nothing from farther ones
-            reach = ~covered.reshape(tile_rows, pt, tile_cols, pt).all(axis=(1, 3))
-            if not layer.opaque:
-                reach &= tiles.target_tiles(self._tiles[index], (w, h), g.frame_centre, g.canvas_centre, terms)
-            if not reach.any():
+            if layer.opaque:
+                reach = self._everywhere
+            else:
+                reach = tiles.target_tiles(self._tiles[index], (w, h), g.frame_centre, g.canvas_centre, terms)
+            # blocks nearer layers cover completely need nothing from farther ones
+            if not k.corner_spans(reach, pt, covered, buffers.spans):
                 continue
             grid = buffers.grids[index]
-            self._solve(index, terms, reach, grid)
+            self._solve(index, terms, buffers.spans, grid)
             box = (layer.rgba.shape[1], layer.rgba.shape[0])
             count = k.classify_blocks(
                 grid, reach, pt, box, layer.opaque, self._present[index], self._partial[index], CELL,

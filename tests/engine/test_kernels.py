@@ -156,12 +156,27 @@ def test_solve_map_is_exact_on_a_tilted_plane(zoom):
     s, kx, ky = 1.05, 12.0, -7.0
     origin = (230.0, 150.0)
     grid = np.zeros((20, 30, 2), np.float32)
-    kernels.solve_map(fields, step, grid_x, grid_y, np.ones(20, bool), (0, 30), (s, kx, ky, zoom), origin, grid)
+    spans = np.tile(np.int32([0, 30]), (20, 1))
+    kernels.solve_map(fields, step, grid_x, grid_y, spans, (s, kx, ky, zoom), origin, grid)
     qx, qy = grid_x[None, :] / s, grid_y[:, None] / s
     px, py = qx + origin[0], qy + origin[1]
     ax, ay = kx + zoom * qx, ky + zoom * qy
     d = (a * px + b * py + c) / (1 + a * ax + b * ay)  # P = p − d(P)·A solved for the plane
     assert np.allclose(grid[..., 0], px - d * ax, atol=1e-3) and np.allclose(grid[..., 1], py - d * ay, atol=1e-3)
+
+
+def test_corner_spans_cover_the_corners_of_open_reached_blocks():
+    reach = np.array([[True, False], [False, True]])  # tiles of 2x2 blocks
+    covered = np.zeros((4, 4), bool)
+    covered[0, 0] = covered[3, 3] = True
+    spans = np.zeros((5, 2), np.int32)
+    assert kernels.corner_spans(reach, 2, covered, spans)
+    open_blocks = [(0, 1), (1, 0), (1, 1), (2, 2), (2, 3), (3, 2)]
+    for r in range(5):
+        cols = [c + dc for b, c in open_blocks for dc in (0, 1) if b in (r - 1, r)]
+        assert tuple(spans[r]) == ((min(cols), max(cols) + 1) if cols else (5, 0))
+    covered[:] = True
+    assert not kernels.corner_spans(reach, 2, covered, spans) and (spans[:, 0] >= spans[:, 1]).all()
 
 
 def test_reach_tiles_covers_where_a_tile_lands():
