@@ -281,11 +281,12 @@ def tile_ranges(alpha, lo, hi, step, tile, present, d_lo, d_hi):  # pragma: no c
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def reach_tiles(x0, y0, x1, y1, d_lo, d_hi, frame_size, frame_centre, canvas_centre, terms, tile, reach):  # pragma: no cover - compiled
+def reach_tiles(x0, y0, x1, y1, d_lo, d_hi, frame_size, frame_centre, canvas_centre, terms, tile, margin, reach):  # pragma: no cover - compiled
     """Mark in ``reach`` (bool rows x cols) the frame tiles that canvas tiles
     (``x0``…``d_hi``, a `tiles.TileSummary`) can land on: each is mapped forward at
     both ends of its disparity range, a pixel more on every side for bilinear
-    sampling, and the bounding box of the corners is marked."""
+    sampling, and the bounding box of the corners, ``margin`` frame pixels wider on
+    every side, is marked."""
     s, kx, ky, z = terms
     fx, fy = frame_centre
     cx, cy = canvas_centre
@@ -302,6 +303,7 @@ def reach_tiles(x0, y0, x1, y1, d_lo, d_hi, frame_size, frame_centre, canvas_cen
         hi_x = max(a_lo + m_lo * right, a_hi + m_hi * right)
         lo_y = min(b_lo + m_lo * top, b_hi + m_hi * top)
         hi_y = max(b_lo + m_lo * bottom, b_hi + m_hi * bottom)
+        lo_x, hi_x, lo_y, hi_y = lo_x - margin, hi_x + margin, lo_y - margin, hi_y + margin
         if hi_x < 0 or lo_x > width - 1 or hi_y < 0 or lo_y > height - 1:
             continue
         c0 = min(max(int(np.floor(lo_x / tile)), 0), cols - 1)
@@ -335,8 +337,9 @@ def _chroma(r, g, b, u, v, c):  # pragma: no cover - compiled
 
 @njit(nogil=True, cache=True, error_model="numpy")
 def words_to_yuv420(words, y_plane, u_plane, v_plane):  # pragma: no cover - compiled
-    """RGBA pixels as packed words (uint32 H x W, red in the low byte; alpha ignored) to
-    yuv420p planes (Y H x W, U and V H/2 x W/2; chroma the mean of each 2x2 square)."""
+    """RGBA pixels as packed words (uint32 H x W, red in the low byte; alpha ignored; H
+    and W even) to yuv420p planes (Y H x W, U and V H/2 x W/2; chroma the mean of each
+    2x2 square)."""
     m = np.uint32(255)
     for r in range(0, y_plane.shape[0], 2):
         a, b = words[r], words[r + 1]
@@ -357,7 +360,7 @@ def words_to_yuv420(words, y_plane, u_plane, v_plane):  # pragma: no cover - com
 
 @njit(nogil=True, cache=True, error_model="numpy")
 def rgb_to_yuv420(frame, y_plane, u_plane, v_plane):  # pragma: no cover - compiled
-    """`words_to_yuv420` for uint8 H x W x 3 (or x 4) pixels."""
+    """`words_to_yuv420` for uint8 H x W x 3 (or x 4) pixels (H and W even)."""
     for r in range(0, y_plane.shape[0], 2):
         a, b = frame[r], frame[r + 1]
         ya, yb, u, v = y_plane[r], y_plane[r + 1], u_plane[r // 2], v_plane[r // 2]

@@ -481,8 +481,6 @@ def build_layers(image: np.ndarray, disparity: np.ndarray, known: np.ndarray, re
     else:
         labels_s, known_s, disparity_s = labels, known, disparity
 
-    # each layer is assembled as soon as it is filled (only its RGBA and block disparity
-    # are kept, so a 4K clip never holds every layer's full-size float maps at once);
     # the rims' coverage, which needs both sides' colours, is written in afterwards
     fg_colour = np.zeros((band_y.size, 3), np.float32)
     bg_colour = np.zeros((band_y.size, 3), np.float32)

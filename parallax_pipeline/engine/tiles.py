@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 
 TILE = 32
-"""Tile side in pixels: small enough to follow thin layers, large enough that the
-per-rectangle overhead stays below the pixel work."""
+"""Tile side in pixels: small enough to follow thin layers, large enough that marking
+the tiles costs little per frame."""
 
 @dataclass(frozen=True)
 class TileSummary:
@@ -56,6 +56,8 @@ def summarize(
         if step > 1:  # block means: each block may reach its neighbours' values
             kernel = np.ones((3, 3), np.uint8)
             lo, hi = cv2.erode(lo, kernel), cv2.dilate(hi, kernel)
+    if lo.shape[0] < -(-h // step) or lo.shape[1] < -(-w // step):
+        raise ValueError(f"disparity blocks {lo.shape} do not cover a {w}x{h} box at {step} px a block")
     if max(step, tile) % min(step, tile):
         raise ValueError(f"tiles ({tile} px) and disparity blocks ({step} px) must nest")
     th, tw = -(-h // tile), -(-w // tile)
@@ -83,12 +85,14 @@ def target_tiles(
     canvas_centre: tuple[float, float],
     terms: tuple[float, float, float, float],
     tile: int | None = None,
+    margin: float = 0.0,
 ) -> np.ndarray:
     """Bool grid (rows, cols) of the frame tiles the layer can reach under a pose.
 
     ``terms`` = (S, Kx, Ky, zoom) from `parallax.Geometry.terms`: canvas point P of
     disparity d lands on ``c_f + S·(P − c + K·d) / (1 − zoom·d)``. A pixel more on
-    every side covers bilinear sampling.
+    every side covers bilinear sampling, ``margin`` frame pixels more a map that is
+    only close to the exact one (the renderer's, blended inside blocks).
     """
     tile = tile or TILE
     width, height = frame_size
@@ -99,6 +103,6 @@ def target_tiles(
         reach_tiles(
             summary.x0, summary.y0, summary.x1, summary.y1, summary.d_lo, summary.d_hi,
             (float(width), float(height)), tuple(map(float, frame_centre)), tuple(map(float, canvas_centre)),
-            tuple(map(float, terms)), tile, grid,
+            tuple(map(float, terms)), tile, float(margin), grid,
         )
     return grid

@@ -46,6 +46,9 @@ from parallax_pipeline.engine.geometry import Geometry, valid_pose
 BLOCK = layering.FIELD_STEP
 """Frame block side (pixels): a layer is chosen per block, and the map is bilinear
 inside it (the map grid's cell)."""
+REACH_MARGIN = BLOCK
+"""Frame pixels added around where a layer can land (`tiles.target_tiles`): inside a
+block the map is the blend of its corners, not the exact map the reach follows."""
 CELL = 4
 """Cell side (layer pixels) of the alpha tables that tell whether a block's footprint
 is empty, partly covered or opaque."""
@@ -196,7 +199,9 @@ class ClipRenderer:
             if layer.opaque:
                 reach = self._everywhere
             else:
-                reach = tiles.target_tiles(self._tiles[index], (w, h), g.frame_centre, g.canvas_centre, terms)
+                reach = tiles.target_tiles(
+                    self._tiles[index], (w, h), g.frame_centre, g.canvas_centre, terms, margin=REACH_MARGIN
+                )
             # blocks nearer layers cover completely need nothing from farther ones
             if not k.corner_spans(reach, pt, covered, buffers.spans):
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from parallax_pipeline.engine import tiles
 
@@ -46,3 +47,8 @@ def test_target_tiles_list_every_tile_a_moved_layer_reaches():
     rows, cols = np.nonzero(landed)
     assert grid[rows // 16, cols // 16].all()
     assert grid.sum() <= 9  # and not much more
+
+
+def test_summarize_refuses_disparity_blocks_that_do_not_cover_the_box():
+    with pytest.raises(ValueError, match="do not cover"):
+        tiles.summarize(np.full((200, 200), 255, np.uint8), np.full((2, 2), 0.5, np.float32), 0, 0, step=8)
