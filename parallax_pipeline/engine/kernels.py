@@ -101,7 +101,7 @@ def classify_blocks(grid, reach, per_tile, box, opaque, present, partial, cell, 
     at the block corners, in box pixels. Inside a block the map is their bilinear blend,
     so the box pixels a block samples lie in the corners' bounding box, with a pixel
     more on each side for bilinear sampling (two after, safe from rounding).
-    ``present`` / ``partial``: `cell_table` s of the layer's alpha (box = (width,
+    ``present`` / ``partial``: the `cell_table` sums of the layer's alpha (box = (width,
     height)).
 
     A block whose footprint holds no alpha is left alone. Otherwise the layer becomes the
