@@ -4,8 +4,8 @@ For each scene (the demo project's pictures with their exact depth maps, scaled 
 1080p, or the files given on the command line) and camera move:
 
 1. render the clip's 150 frames into memory as clips render them (worker threads,
-   `clip.render_ahead`): per-clip preparation, render throughput and CPU time per
-   frame are printed too;
+   `clip.render_ahead`), then render them once more without keeping them, timed:
+   per-clip preparation, render throughput and CPU time per frame are printed too;
 2. encode those already-made frames (the RGBA views the renderer hands the encoder)
    with the clip encoder's settings (x264 veryfast, CRF 20, yuv420p), two ways: each
    frame converted to yuv420p and encoded on one thread (``encode_inline``, as
