@@ -36,10 +36,16 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout
 
-from parallax_pipeline.engine import audio, loudness, mix_preview, mixing  # noqa: E402
-from parallax_pipeline.engine.encode import VideoSettings, encode_frames  # noqa: E402
-from parallax_pipeline.engine.mastering import master  # noqa: E402
-from parallax_pipeline.engine.production import produce_final  # noqa: E402
+from parallax_pipeline.engine.audio import (
+    loudness,
+    mixing,  # noqa: E402
+)
+from parallax_pipeline.engine.audio import preview as mix_preview
+from parallax_pipeline.engine.audio.codec import decode_audio, write_wav
+from parallax_pipeline.engine.audio.dsp import SAMPLE_RATE
+from parallax_pipeline.engine.audio.mastering import master  # noqa: E402
+from parallax_pipeline.engine.delivery import produce_final  # noqa: E402
+from parallax_pipeline.engine.video.codec import VideoSettings, encode_frames  # noqa: E402
 from parallax_pipeline.spec import load_project  # noqa: E402
 
 DEMO = REPO / "projects" / "demo"
@@ -56,7 +62,7 @@ def make_project(folder: Path, scenes: int) -> Path:
     voices = sorted((DEMO / "audio" / "voiceover").glob("*.wav"))
     effects = []
     for index, source in enumerate(sorted((DEMO / "audio" / "sfx").glob("*.wav"))):
-        samples = audio.decode_audio(source)
+        samples = decode_audio(source)
         for suffix, codec in ((".wav", None), (".flac", "flac"), (".ogg", "vorbis")):
             target = folder / "audio" / "sfx" / f"{source.stem}{suffix}"
             if codec is None:
@@ -93,7 +99,7 @@ def _encode(path: Path, samples: np.ndarray, codec: str) -> None:
     import av
 
     with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=audio.SAMPLE_RATE, layout="stereo")
+        stream = container.add_stream(codec, rate=SAMPLE_RATE, layout="stereo")
         if codec == "vorbis":
             stream.codec_context.options = {"strict": "experimental"}
         fmt = "s16" if codec == "flac" else "fltp"
@@ -102,7 +108,7 @@ def _encode(path: Path, samples: np.ndarray, codec: str) -> None:
             if fmt == "s16":
                 block = (np.clip(block, -1, 1).T * 32767).astype(np.int16).reshape(1, -1)
             frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format=fmt, layout="stereo")
-            frame.sample_rate, frame.pts, frame.time_base = audio.SAMPLE_RATE, pos, Fraction(1, audio.SAMPLE_RATE)
+            frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, pos, Fraction(1, SAMPLE_RATE)
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
 
@@ -129,7 +135,7 @@ def main() -> None:
         spec = load_project(make_project(tmp / "bench", scenes))
         target = spec.audio.mix.loudness
         length, voiceovers, music, effects = mix_inputs(spec)
-        programme = length / audio.SAMPLE_RATE
+        programme = length / SAMPLE_RATE
         print(f"project: {len(spec.scenes)} scenes, {programme / 60:.1f} min, {len(voiceovers)} voiceovers, "
               f"music {music.name} looped, {len(effects)} effects; target {target.lufs} LUFS, "
               f"ceiling {target.true_peak} dBTP")
@@ -146,7 +152,7 @@ def main() -> None:
             result.buses, result.samples, target.lufs, bus_gain_db=result.master.gain_db))
         result.buses.clear()
         wav = tmp / "mix.wav"
-        _, wav_seconds = timed("c. write mix.wav (float32)", programme, lambda: audio.write_wav(wav, result.samples))
+        _, wav_seconds = timed("c. write mix.wav (float32)", programme, lambda: write_wav(wav, result.samples))
 
         video = tmp / "picture.mp4"
         frames = (np.zeros((16, 16, 3), np.uint8) for _ in range(round(programme * 24)))
@@ -159,10 +165,10 @@ def main() -> None:
 
         import pyloudnorm
 
-        delivered = audio.decode_audio(tmp / "final.mp4")
+        delivered = decode_audio(tmp / "final.mp4")
         ours, our_seconds = timed("our BS.1770 integrated loudness", programme,
                                   lambda: loudness.integrated_loudness(delivered))
-        meter = pyloudnorm.Meter(audio.SAMPLE_RATE)
+        meter = pyloudnorm.Meter(SAMPLE_RATE)
         theirs, their_seconds = timed("pyloudnorm integrated loudness", programme,
                                       lambda: meter.integrated_loudness(delivered.T.astype(np.float64)))
         print(f"  our meter takes {our_seconds / their_seconds:.2f}x pyloudnorm's time")

@@ -33,10 +33,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from parallax_pipeline.engine import timeline  # noqa: E402
-from parallax_pipeline.engine.compose import compose  # noqa: E402
-from parallax_pipeline.engine.encode import VideoSettings, audit_decode, encode_frames, read_frames  # noqa: E402
-from parallax_pipeline.engine.transitions import Transition, every_variant  # noqa: E402
+from parallax_pipeline.engine.compose import timeline  # noqa: E402
+from parallax_pipeline.engine.compose.programme import compose  # noqa: E402
+from parallax_pipeline.engine.compose.transitions import Transition, every_variant  # noqa: E402
+from parallax_pipeline.engine.video.codec import VideoSettings, encode_frames, read_frames
+from parallax_pipeline.engine.video.concat import audit_decode  # noqa: E402
 
 VARIANTS = every_variant()
 

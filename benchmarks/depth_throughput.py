@@ -3,7 +3,7 @@
 No machine of this project reaches the model hub, so the model is the real Depth
 Anything V2 *Small* architecture (24.8 M parameters, the default `DepthAnythingConfig`)
 with random weights: the same computation as the released checkpoint. It is saved to a
-temporary folder and loaded back through `parallax_pipeline.engine.depth.load_depth_model`,
+temporary folder and loaded back through `parallax_pipeline.engine.depth.model.load_depth_model`,
 the path the `depth_map` asset uses, and each image is a 1080p picture (model input
 518 x 924, the DPT processor's keep-aspect size).
 
@@ -32,7 +32,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from parallax_pipeline.engine import depth  # noqa: E402
+from parallax_pipeline.engine.depth.model import load_depth_model  # noqa: E402
 
 
 def small_model(folder: Path) -> Path:
@@ -52,7 +52,7 @@ def pictures(count: int) -> list[np.ndarray]:
 def measure(folder: Path, device: str, batch: int, count: int) -> dict:
     import torch
 
-    estimator = depth.load_depth_model(str(folder), device)
+    estimator = load_depth_model(str(folder), device)
     estimator.batch_size = batch
     images = pictures(count)
     estimator.predict(images[:batch])  # warm-up: kernels, allocations

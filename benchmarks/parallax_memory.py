@@ -2,7 +2,7 @@
 
 Each measurement runs in a fresh child process (this script, with ``--child``) that
 loads a demo picture and its exact depth map, scales both to 3840x2160, renders the
-clip with `parallax_pipeline.engine.clip.render_clip` (rendering overlapped with x264
+clip with `parallax_pipeline.engine.parallax.clip.render_clip` (rendering overlapped with x264
 veryfast encoding) and exits; the parent reads the child's peak resident set size from
 ``getrusage(RUSAGE_CHILDREN)``. The target is under 1.5 GB.
 
@@ -32,14 +32,16 @@ def child(scene: str, preset: str, seconds: float, size: tuple[int, int], out: P
     import cv2
     import numpy as np
 
-    from parallax_pipeline.engine import clip, depth, encode, images
-    from parallax_pipeline.engine.camera import Motion
+    from parallax_pipeline.engine.depth.maps import read_depth_file
+    from parallax_pipeline.engine.parallax import clip, images
+    from parallax_pipeline.engine.parallax.camera import Motion
+    from parallax_pipeline.engine.video.codec import VideoSettings
 
     demo = REPO / "projects" / "demo"
     image = cv2.resize(images.load_image(demo / "images" / f"{scene}.jpg"), size, interpolation=cv2.INTER_CUBIC)
-    disparity = np.clip(cv2.resize(depth.read_depth_file(demo / "depth" / f"{scene}.png"), size), 0.0, 1.0)
+    disparity = np.clip(cv2.resize(read_depth_file(demo / "depth" / f"{scene}.png"), size), 0.0, 1.0)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    settings = encode.VideoSettings(size[0], size[1], 30, crf=20, preset="veryfast")
+    settings = VideoSettings(size[0], size[1], 30, crf=20, preset="veryfast")
     started = time.perf_counter()
     report = clip.render_clip(image, disparity, Motion(preset=preset), round(seconds * 30), settings, out, backend="opencv")
     print(json.dumps({"frames": report.frames, "layers": report.layers, "inputs_rss_mb": round(before),

@@ -45,7 +45,7 @@ def main() -> None:
     a = ap.parse_args()
     synth = load(a.bench / "synth_scenes.py", "synth_scenes")
     bench = load(a.bench / "parallax_quality.py", "bench_parallax_quality")
-    from parallax_pipeline.engine.parallax import render_view
+    from parallax_pipeline.engine.parallax.renderer import render_view
 
     w, h = (int(v) for v in a.size.lower().split("x"))
     rows = {}

@@ -9,9 +9,9 @@ For each scene (the demo project's pictures with their exact depth maps, scaled 
 2. encode those already-made frames (the RGBA views the renderer hands the encoder)
    with the clip encoder's settings (x264 veryfast, CRF 20, yuv420p), two ways: each
    frame converted to yuv420p and encoded on one thread (``encode_inline``, as
-   `encode.VideoWriter` does for a plain array), and with the conversion on a second
+   `VideoWriter` does for a plain array), and with the conversion on a second
    thread (``encode_pipelined``); the faster of the two is the baseline;
-3. `parallax_pipeline.engine.clip.render_clip` end to end (prepare, render and encode:
+3. `parallax_pipeline.engine.parallax.clip.render_clip` end to end (prepare, render and encode:
    worker threads render and convert, the encoder encodes), same settings.
 
 Steps 2 and 3 alternate ``--repeats`` times and the best of each is kept, so a burst of
@@ -41,8 +41,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from parallax_pipeline.engine import clip, depth, encode, images, parallax  # noqa: E402
-from parallax_pipeline.engine.camera import Motion  # noqa: E402
+from parallax_pipeline.engine.depth.maps import read_depth_file
+from parallax_pipeline.engine.parallax import clip, images
+from parallax_pipeline.engine.parallax import renderer as parallax  # noqa: E402
+from parallax_pipeline.engine.parallax.camera import Motion  # noqa: E402
+from parallax_pipeline.engine.video.codec import VideoSettings, VideoWriter
+from parallax_pipeline.engine.video.yuv import to_picture
 
 DEMO = REPO / "projects" / "demo"
 
@@ -50,7 +54,7 @@ DEMO = REPO / "projects" / "demo"
 def load_scene(name: str, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """A demo picture and its exact disparity, scaled (cubic / linear) to ``size``."""
     image = images.load_image(DEMO / "images" / f"{name}.jpg")
-    disparity = depth.read_depth_file(DEMO / "depth" / f"{name}.png")
+    disparity = read_depth_file(DEMO / "depth" / f"{name}.png")
     image = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
     disparity = cv2.resize(disparity, size, interpolation=cv2.INTER_LINEAR)
     return image, np.clip(disparity, 0.0, 1.0)
@@ -60,7 +64,7 @@ def measure(name: str, preset: str, size, fps: int, seconds: float, repeats: int
     image, disparity = load_scene(name, size)
     frames = round(seconds * fps)
     motion = Motion(preset=preset)
-    settings = encode.VideoSettings(size[0], size[1], fps, crf=20, preset="veryfast")
+    settings = VideoSettings(size[0], size[1], fps, crf=20, preset="veryfast")
 
     started = time.perf_counter()
     stream = parallax.render_frames(image, disparity, motion, frames, size, backend="opencv")
@@ -77,13 +81,13 @@ def measure(name: str, preset: str, size, fps: int, seconds: float, repeats: int
         rendered, render_cpu = time.perf_counter(), time.process_time() - cpu
 
     def encode_inline() -> None:  # each frame converted, then encoded, on one thread
-        with encode.VideoWriter(folder / "encode_only.mp4", settings) as writer:
+        with VideoWriter(folder / "encode_only.mp4", settings) as writer:
             for frame in made:
                 writer.write(frame)
 
     def encode_pipelined() -> None:  # colour conversion on a second thread, as clips do it
-        with encode.VideoWriter(folder / "encode_only.mp4", settings) as writer:
-            for picture in clip.render_ahead(lambda i: encode.to_picture(made[i]), frames, workers=1):
+        with VideoWriter(folder / "encode_only.mp4", settings) as writer:
+            for picture in clip.render_ahead(lambda i: to_picture(made[i]), frames, workers=1):
                 writer.write(picture)
 
     timings: dict[str, list[float]] = {"inline": [], "pipelined": [], "clip": []}
@@ -128,7 +132,7 @@ def main() -> None:
     print(json.dumps({"cpus": os.cpu_count(), "render_workers": clip.RENDER_WORKERS}), flush=True)
     # load the compiled kernels (about 0.5 s once per process) before anything is timed
     small, small_depth = load_scene(a.scenes[0], (128, 72))
-    encode.to_picture(parallax.render_frames(small, small_depth, Motion(), 2, (128, 72), backend="opencv").frame_rgba(1))
+    to_picture(parallax.render_frames(small, small_depth, Motion(), 2, (128, 72), backend="opencv").frame_rgba(1))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.scenes:

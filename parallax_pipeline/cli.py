@@ -71,14 +71,28 @@ def _resolution(text: str):
     return text
 
 
+def picture_disparity(image, depth_map: str | None, model: str, device: str):
+    """The disparity `parallax render` renders ``image`` with: the ``--depth-map`` file
+    brought to the picture exactly as the `depth_map` asset brings a project's depth file
+    (`maps.supplied_disparity`), or else the ``--model``'s estimate on ``--device``."""
+    from parallax_pipeline.engine.depth.maps import supplied_disparity
+    from parallax_pipeline.engine.depth.model import load_depth_model
+
+    if depth_map:
+        return supplied_disparity(depth_map, image)
+    return load_depth_model(model, device).predict([image])[0]
+
+
 def render_image(args: argparse.Namespace) -> int:
     """`parallax render`: one picture to one parallax clip. Bad input exits with status 2."""
     from pydantic import ValidationError
 
-    from parallax_pipeline.engine import clip, depth, images
-    from parallax_pipeline.engine.camera import Motion
+    from parallax_pipeline.engine.compose.timeline import frames_for
+    from parallax_pipeline.engine.depth.model import DepthModelUnavailable
     from parallax_pipeline.engine.errors import MediaError
-    from parallax_pipeline.spec import OutputSettings, frames_for
+    from parallax_pipeline.engine.parallax import clip, images
+    from parallax_pipeline.engine.parallax.camera import Motion
+    from parallax_pipeline.project_file import OutputSettings
 
     def bad_input(message: str) -> int:
         print(f"parallax render: error: {message}", file=sys.stderr)
@@ -100,11 +114,8 @@ def render_image(args: argparse.Namespace) -> int:
         return bad_input(f"{out.parent}: the output folder does not exist")
     try:
         image = images.load_image(args.image)
-        if args.depth_map:  # already disparity in [0, 1] (1 = nearest): resized, not rescaled
-            disparity = depth.prepare_disparity(depth.read_depth_file(args.depth_map), image, normalize=False)
-        else:
-            disparity = depth.load_depth_model(args.model, args.device).predict([image])[0]
-    except (MediaError, depth.DepthModelUnavailable) as err:
+        disparity = picture_disparity(image, args.depth_map, args.model, args.device)
+    except (MediaError, DepthModelUnavailable) as err:
         return bad_input(str(err))
     except ValueError as err:  # e.g. an unknown --device
         return bad_input(str(err))
@@ -134,7 +145,8 @@ def render_image(args: argparse.Namespace) -> int:
 
 
 def _add_render_command(commands) -> None:
-    from parallax_pipeline.engine.camera import MotionPreset
+    from parallax_pipeline.engine.depth.model import DEFAULT_MODEL
+    from parallax_pipeline.engine.parallax.camera import MotionPreset
 
     presets = MotionPreset.__args__
     render = commands.add_parser(
@@ -156,7 +168,7 @@ def _add_render_command(commands) -> None:
     render.add_argument("--easing", default="ease_in_out", help="ease_in_out (default), ease_in, ease_out or linear")
     render.add_argument("--loop", action="store_true", help="end where the move began (seamless loop)")
     render.add_argument("--depth-map", help="disparity map to use (16-bit PNG or .npy, 1 = nearest) instead of estimating one")
-    render.add_argument("--model", default=os.environ.get("PARALLAX_DEPTH_MODEL", "depth-anything/Depth-Anything-V2-Small-hf"),
+    render.add_argument("--model", default=os.environ.get("PARALLAX_DEPTH_MODEL", DEFAULT_MODEL),
                         help="depth model: hub id or local folder (default: $PARALLAX_DEPTH_MODEL or Depth Anything V2 Small)")
     render.add_argument("--device", default=os.environ.get("PARALLAX_DEVICE", "auto"), help="auto, cuda, mps or cpu (default: auto)")
     render.add_argument("--backend", choices=("auto", "opencv", "torch"), default="auto",

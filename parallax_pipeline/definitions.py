@@ -6,18 +6,17 @@ import dagster as dg
 
 from parallax_pipeline import assets
 from parallax_pipeline.automation import automation_sensor
+from parallax_pipeline.engine.depth.model import DEFAULT_MODEL
 from parallax_pipeline.io_managers import ArtifactIOManager
 from parallax_pipeline.resources import ArtifactStore, DepthModel, ProjectLibrary, Publisher
 from parallax_pipeline.sensors import nightly_rescan, projects_sensor
-
-DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
 
 
 def build_definitions(
     projects: str = "projects",
     storage: str = "storage",
     renders: str = "renders",
-    depth_model: str = DEFAULT_DEPTH_MODEL,
+    depth_model: str = DEFAULT_MODEL,
     device: str = "auto",
 ) -> dg.Definitions:
     artifact_store = ArtifactStore(root=storage)
@@ -39,6 +38,6 @@ defs = build_definitions(
     projects=os.getenv("PARALLAX_PROJECTS_DIR", "projects"),
     storage=os.getenv("PARALLAX_STORAGE_DIR", "storage"),
     renders=os.getenv("PARALLAX_RENDERS_DIR", "renders"),
-    depth_model=os.getenv("PARALLAX_DEPTH_MODEL", DEFAULT_DEPTH_MODEL),
+    depth_model=os.getenv("PARALLAX_DEPTH_MODEL", DEFAULT_MODEL),
     device=os.getenv("PARALLAX_DEVICE", "auto"),
 )

@@ -15,12 +15,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from parallax_pipeline.engine.encode import file_digest
+from parallax_pipeline.engine.files import file_digest
 from parallax_pipeline.spec import ProjectSpec, Scene
+
+SOURCE_FINGERPRINT = "source_fingerprint"
+"""Metadata key of the source fingerprint on every materialization (read by the sensor)."""
 
 # Bump an asset's version when its output for the same inputs changes.
 CODE_VERSIONS = {
-    "depth_map": "2",
+    "depth_map": "3",  # 3: a supplied map smaller than its picture is guided-upsampled
     "parallax_clip": "2",
     "composed_video": "2",  # 2: transitions, segment-cached incremental composition
     "mixed_audio": "2",  # 2: loudness-matched stems, ducking, fades, mastering to a target
@@ -84,7 +87,7 @@ def mixed_audio_source(spec: ProjectSpec) -> str:
     return digest(
         "mixed_audio",
         CODE_VERSIONS["mixed_audio"],
-        [entry.model_dump() for entry in spec.timeline()],
+        [_placement_fields(place) for place in spec.timeline()],
         spec.output.fps,
         [(content_hash(s.voiceover), s.voiceover_level, s.voiceover_offset) for s in spec.scenes],
         content_hash(audio.voiceover),
@@ -93,6 +96,17 @@ def mixed_audio_source(spec: ProjectSpec) -> str:
         audio.mix.model_dump(),
         [(content_hash(e.file), e.at, e.gain, e.fade_in, e.fade_out) for e in audio.effects],
     )
+
+
+def _placement_fields(place) -> dict[str, Any]:
+    # The field names the fingerprint was first made with, so existing mixes stay current.
+    return {
+        "scene": place.name,
+        "start_frame": place.start,
+        "frames": place.frames,
+        "overlap_in": place.overlap_in,
+        "overlap_out": place.overlap_out,
+    }
 
 
 def final_video_source(spec: ProjectSpec) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from parallax_pipeline import partitions, recipes
-from parallax_pipeline.assets.materialize import SOURCE_FINGERPRINT
+from parallax_pipeline.recipes import SOURCE_FINGERPRINT
 from parallax_pipeline.resources import DepthModel, ProjectLibrary
 from parallax_pipeline.spec import ProjectError, ProjectSpec
 

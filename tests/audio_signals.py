@@ -72,7 +72,7 @@ def effect_like(seconds: float = 0.3, lufs: float = -20.0, rate: int = RATE) -> 
 
 
 def _short_loudness(signal: np.ndarray) -> float:
-    from parallax_pipeline.engine.loudness import clip_loudness
+    from parallax_pipeline.engine.audio.loudness import clip_loudness
 
     return clip_loudness(signal)
 

@@ -8,9 +8,9 @@ import dagster as dg
 import pytest
 
 from parallax_pipeline.assets.project import mix_inputs
-from parallax_pipeline.engine import encode
-from parallax_pipeline.engine.audio import decode_audio
-from parallax_pipeline.engine.loudness import true_peak
+from parallax_pipeline.engine.audio.codec import decode_audio
+from parallax_pipeline.engine.audio.loudness import true_peak
+from parallax_pipeline.engine.video.codec import probe
 from parallax_pipeline.runner import settle
 from parallax_pipeline.spec import ProjectError, load_project
 from tests.audio_signals import (
@@ -70,7 +70,7 @@ def test_final_mp4_is_mixed_mastered_and_in_sync(studio):
     assert report.succeeded, report.failures
 
     final = studio.renders / "narrated.mp4"
-    info = encode.probe(final)
+    info = probe(final)
     delivered = decode_audio(final)
     assert info.frames == spec.total_frames
     assert delivered.shape[1] == round(info.duration * RATE)  # audio exactly as long as the picture
@@ -86,7 +86,7 @@ def test_final_mp4_is_mixed_mastered_and_in_sync(studio):
     # Ducking, measured in the delivered file by splitting voice and music by frequency.
     voice, music = band(delivered, *VOICE_BAND), band(delivered, *MUSIC_BAND)
     first = (OFFSET + 0.2, OFFSET + SPEECH - 0.2)
-    second_start = spec.timeline()[1].start_frame / spec.output.fps
+    second_start = spec.timeline()[1].start / spec.output.fps
     assert window_loudness(voice, *first) - window_loudness(music, *first) == pytest.approx(14.0, abs=1.0)
     pause = (OFFSET + SPEECH + HOLD + RELEASE + 0.02, second_start - ATTACK - 0.02)  # risen, not yet ducking
     assert pause[1] - pause[0] > 0.6
@@ -151,7 +151,7 @@ def test_voiceovers_follow_the_picture_timeline(tmp_path):
     assert two.duration == pytest.approx(SPEECH + PAD, abs=0.01)
     length, voiceovers, music, effects = mix_inputs(spec)
     frame = 1 / spec.output.fps
-    starts = [entry.start_frame / spec.output.fps for entry in spec.timeline()]
+    starts = [entry.start / spec.output.fps for entry in spec.timeline()]
     assert [clip.start for clip in voiceovers] == pytest.approx([starts[0] + OFFSET, starts[1]])
     assert starts[1] == pytest.approx(one.duration - 0.5, abs=frame)  # the overlap
     assert voiceovers[1].start - (voiceovers[0].start + SPEECH) == pytest.approx(PAD, abs=frame)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from parallax_pipeline.cli import main
-from parallax_pipeline.engine import depth, encode
+from parallax_pipeline.engine.depth.maps import write_depth_png
+from parallax_pipeline.engine.video.codec import probe
 from parallax_pipeline.spec import OutputSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +31,7 @@ def photo(tmp_path: Path) -> tuple[Path, Path]:
     image_path = tmp_path / "photo.png"
     cv2.imwrite(str(image_path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
     depth_path = tmp_path / "photo-depth.png"
-    depth.write_depth_png(depth_path, disp)
+    write_depth_png(depth_path, disp)
     return image_path, depth_path
 
 
@@ -42,7 +43,7 @@ def test_render_writes_the_clip(photo, tmp_path: Path, capsys):
          "--fps", "24", "--depth-map", str(depth_map), "--quality", "draft", "--loop"]
     )
     assert code == 0
-    info = encode.probe(out)
+    info = probe(out)
     assert (info.width, info.height, info.frames, round(info.fps)) == (160, 90, 12, 24)
     assert "12 frames" in capsys.readouterr().out
 
@@ -53,7 +54,7 @@ def test_render_vertical_square_and_contain(photo, tmp_path: Path):
         out = tmp_path / f"{aspect.replace(':', 'x')}.mp4"
         assert main(["render", str(image), "-o", str(out), "--resolution", "720p", "--aspect", aspect, "--fit", fit,
                      "--duration", "0.1", "--depth-map", str(depth_map), "--quality", "draft", "-q"]) == 0
-        info = encode.probe(out)
+        info = probe(out)
         assert (info.width, info.height) == OutputSettings(resolution="720p", aspect=aspect).size
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import cv2
 
-from parallax_pipeline.engine import encode
+from parallax_pipeline.engine.video.codec import probe
+from parallax_pipeline.engine.video.concat import audit_decode
 from parallax_pipeline.runner import settle
 from parallax_pipeline.spec import load_project
 from tests.conftest import write_small_project
@@ -43,7 +44,7 @@ def test_transitions_and_incremental_recomposition(studio):
     assert composed.info["frames"] == spec.total_frames
     assert composed.info["pieces_encoded"] == 5 and composed.info["pieces_reused"] == 0
     assert composed.info["transitions"] == "1× dissolve 0.25s, 1× wipe up 0.25s"
-    final = encode.probe(studio.renders / "trans.mp4")
+    final = probe(studio.renders / "trans.mp4")
     assert final.frames == spec.total_frames
 
     # One scene's image changes: its clip is re-rendered, and composition re-encodes only
@@ -56,7 +57,7 @@ def test_transitions_and_incremental_recomposition(studio):
     assert _assets(studio.materialized_since(mark))["parallax_clip"] == {"trans|two"}
     composed = _composed(defs, "trans")
     assert (composed.info["pieces_encoded"], composed.info["frames_encoded"]) == (3, 24)
-    audit = encode.audit_decode(composed.path("video.mp4"))
+    audit = audit_decode(composed.path("video.mp4"))
     assert audit.clean and audit.frames == spec.total_frames
 
     # Only a transition changes: no clip is rendered, one piece is encoded.
@@ -70,5 +71,5 @@ def test_transitions_and_incremental_recomposition(studio):
     composed = _composed(defs, "trans")
     assert (composed.info["pieces_encoded"], composed.info["frames_encoded"]) == (1, 6)
     # The deliverable (picture stream-copied again, with the mix) still decodes cleanly.
-    final = encode.audit_decode(studio.renders / "trans.mp4")
+    final = audit_decode(studio.renders / "trans.mp4")
     assert final.clean and final.frames == spec.total_frames

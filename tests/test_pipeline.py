@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from parallax_pipeline.engine import encode
+from parallax_pipeline.engine.video.codec import probe
 from parallax_pipeline.runner import settle
 from parallax_pipeline.spec import load_project
 
@@ -26,7 +26,7 @@ def test_demo_renders_end_to_end(studio):
     report = settle(studio.defs(), studio.instance)
     assert report.succeeded, report.failures
     video = studio.renders / "demo.mp4"
-    info = encode.probe(video)
+    info = probe(video)
     assert (info.width, info.height) == spec.output.size
     assert info.fps == pytest.approx(spec.output.fps)
     assert abs(info.frames - spec.total_frames) <= 1

@@ -8,10 +8,9 @@ from typing import Any
 
 import dagster as dg
 
-from parallax_pipeline.io_managers import Artifact
+from parallax_pipeline.recipes import SOURCE_FINGERPRINT
 from parallax_pipeline.resources import ArtifactStore
-
-SOURCE_FINGERPRINT = "source_fingerprint"
+from parallax_pipeline.store import Artifact
 
 
 def materialize_artifact(

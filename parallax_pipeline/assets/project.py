@@ -9,13 +9,18 @@ import dagster as dg
 from parallax_pipeline import partitions, recipes
 from parallax_pipeline.assets.materialize import materialize_artifact
 from parallax_pipeline.automation import rebuild_on_upstream_change
-from parallax_pipeline.engine import audio, compose, encode, mix_preview, mixing, previews, production
-from parallax_pipeline.io_managers import Artifact
+from parallax_pipeline.engine import delivery, previews
+from parallax_pipeline.engine.audio import mixing
+from parallax_pipeline.engine.audio.codec import write_wav
+from parallax_pipeline.engine.audio.dsp import SAMPLE_RATE
+from parallax_pipeline.engine.audio.preview import mix_picture
+from parallax_pipeline.engine.compose import programme
+from parallax_pipeline.engine.video.codec import read_frame
 from parallax_pipeline.resources import ArtifactStore, ProjectLibrary, Publisher
-
+from parallax_pipeline.store import Artifact
 
 # Encoded pieces of compositions, kept across runs so a changed scene re-encodes only
-# itself and its transitions (see engine/compose.py). Pruned to this size, oldest use first.
+# itself and its transitions (see engine/compose/programme.py). Pruned to this size, oldest use first.
 SEGMENT_FOLDER = "segments"
 SEGMENT_CACHE_BYTES = 20 * 1024**3
 
@@ -61,8 +66,8 @@ def composed_video(
     def build(folder):
         out = folder / "video.mp4"
         total = spec.total_frames
-        cache = compose.SegmentCache(artifacts.open().root / SEGMENT_FOLDER)
-        report = compose.compose(
+        cache = programme.SegmentCache(artifacts.open().root / SEGMENT_FOLDER)
+        report = programme.compose(
             [clip.path("clip.mp4") for clip in clips],
             spec.transitions(),
             out,
@@ -89,7 +94,7 @@ def composed_video(
             "frames_encoded": report.frames_encoded,
             "pieces_reused": report.pieces - report.pieces_encoded,
             "pieces_encoded": report.pieces_encoded,
-            "preview": previews.markdown_image(encode.read_frame(out, report.frames // 2), "middle frame"),
+            "preview": previews.markdown_image(read_frame(out, report.frames // 2), "middle frame"),
         }
 
     return materialize_artifact(
@@ -113,15 +118,15 @@ def mixed_audio(context: dg.AssetExecutionContext, projects: ProjectLibrary, art
     def build(folder):
         length, voiceovers, music, effects = mix_inputs(spec)
         result = mixing.render_mix(length, voiceovers, music, effects, spec.audio.mix)
-        audio.write_wav(folder / "mix.wav", result.samples)
+        write_wav(folder / "mix.wav", result.samples)
         for warning in result.warnings:
             context.log.warning(f"{spec.name}: {warning}")
-        picture = mix_preview.mix_picture(
+        picture = mix_picture(
             result.buses, result.samples, spec.audio.mix.loudness.lufs, bus_gain_db=result.master.gain_db
         )
         return {
-            "duration": round(length / audio.SAMPLE_RATE, 3),
-            "sample_rate": audio.SAMPLE_RATE,
+            "duration": round(length / SAMPLE_RATE, 3),
+            "sample_rate": SAMPLE_RATE,
             **result.master.report.as_metadata(),
             "target_lufs": spec.audio.mix.loudness.lufs,
             "true_peak_ceiling_dbtp": spec.audio.mix.loudness.true_peak,
@@ -146,7 +151,7 @@ def mix_inputs(spec) -> tuple[int, list[mixing.ClipSpec], Path | None, list[mixi
     each scene's narration at the scene's first frame plus its offset, so transitions
     (overlapping scenes) carry the audio with them."""
     fps = spec.output.fps
-    starts = {entry.scene: entry.start_frame / fps for entry in spec.timeline()}
+    starts = spec.scene_starts()
     voiceovers = [
         mixing.ClipSpec(
             path=scene.voiceover,
@@ -172,7 +177,7 @@ def mix_inputs(spec) -> tuple[int, list[mixing.ClipSpec], Path | None, list[mixi
         )
         for index, effect in enumerate(spec.audio.effects)
     ]
-    length = round(spec.total_frames * audio.SAMPLE_RATE / fps)
+    length = round(spec.total_frames * SAMPLE_RATE / fps)
     return length, voiceovers, spec.audio.music, effects
 
 
@@ -207,7 +212,7 @@ def final_video(
     source = recipes.final_video_source(spec)
 
     def build(folder):
-        made = production.produce_final(
+        made = delivery.produce_final(
             composed_video.path("video.mp4"),
             mixed_audio.path("mix.wav"),
             folder / "final.mp4",

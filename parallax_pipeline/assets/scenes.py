@@ -6,9 +6,11 @@ import numpy as np
 
 from parallax_pipeline import partitions, recipes
 from parallax_pipeline.assets.materialize import materialize_artifact
-from parallax_pipeline.engine import clip, depth, images, previews
-from parallax_pipeline.io_managers import Artifact
+from parallax_pipeline.engine import previews
+from parallax_pipeline.engine.depth.maps import depth_preview, supplied_disparity, write_depth_png
+from parallax_pipeline.engine.parallax import clip, images
 from parallax_pipeline.resources import ArtifactStore, DepthModel, ProjectLibrary
+from parallax_pipeline.store import Artifact
 
 
 @dg.asset(
@@ -32,13 +34,13 @@ def depth_map(
         image = images.load_image(scene.image)
         height, width = image.shape[:2]
         if scene.depth is not None:
-            disparity, origin = depth.read_depth_file(scene.depth, size=(width, height)), "supplied"
+            disparity, origin = supplied_disparity(scene.depth, image), "supplied"
             model = device = None
         else:
             estimator = depth_model.estimator()
             disparity, origin = estimator.predict([image])[0], "estimated"
             model, device = estimator.model_id, estimator.device
-        depth.write_depth_png(folder / "depth.png", disparity)
+        write_depth_png(folder / "depth.png", disparity)
         np.save(folder / "depth.npy", disparity.astype(np.float32))
         return {
             "origin": origin,
@@ -47,7 +49,7 @@ def depth_map(
             "width": width,
             "height": height,
             "seconds": round(time.perf_counter() - started, 3),
-            "preview": previews.markdown_image(depth.depth_preview(disparity), "depth preview"),
+            "preview": previews.markdown_image(depth_preview(disparity), "depth preview"),
         }
 
     return materialize_artifact(artifacts, "depth_map", source, source, build)

@@ -3,8 +3,8 @@
 
 import dagster as dg
 
-from parallax_pipeline.io_managers.content_store import Artifact
 from parallax_pipeline.resources.storage import ArtifactStore
+from parallax_pipeline.store import Artifact
 
 
 class ArtifactIOManager(dg.ConfigurableIOManager):

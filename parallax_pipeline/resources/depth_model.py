@@ -6,18 +6,18 @@ from typing import Literal
 
 import dagster as dg
 
-from parallax_pipeline.engine import depth
+from parallax_pipeline.engine.depth.model import DEFAULT_MODEL, DepthEstimator, load_depth_model
 
 
 class DepthModel(dg.ConfigurableResource):
     """Depth Anything V2 through transformers, loaded lazily on first use."""
 
-    model: str = "depth-anything/Depth-Anything-V2-Small-hf"
-    """Hub id or a local folder holding a saved model. Small is Apache-2.0; Base and
-    Large are CC-BY-NC-4.0."""
+    model: str = DEFAULT_MODEL
+    """Hub id or a local folder holding a saved model (default: Depth Anything V2 Small,
+    Apache-2.0; Base and Large are CC-BY-NC-4.0)."""
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
     """Where inference runs: auto picks cuda, then mps, then cpu (fp16 on cuda)."""
 
-    def estimator(self) -> depth.DepthEstimator:
+    def estimator(self) -> DepthEstimator:
         # load_depth_model caches per (model, device), so each process loads once.
-        return depth.load_depth_model(self.model, self.device)
+        return load_depth_model(self.model, self.device)

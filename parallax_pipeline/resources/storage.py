@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import dagster as dg
 
-from parallax_pipeline.io_managers.content_store import ContentStore
+from parallax_pipeline.engine.files import copy_atomic
+from parallax_pipeline.store import ContentStore
 
 
 class ArtifactStore(dg.ConfigurableResource):
@@ -28,14 +26,4 @@ class Publisher(dg.ConfigurableResource):
     folder: str = "renders"
 
     def publish(self, source: Path, name: str) -> Path:
-        target = Path(self.folder).resolve() / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        os.close(handle)
-        try:
-            shutil.copyfile(source, temp)
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        return target
+        return copy_atomic(source, Path(self.folder).resolve() / name)

@@ -8,12 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from parallax_pipeline.engine.previews import (
-    jpeg_data_uri,
-    markdown_image,
-    png_data_uri,
-    waveform_image,
-)
+from parallax_pipeline.engine.previews import jpeg_data_uri, markdown_image, png_data_uri, waveform_image
 
 
 def decode_uri(uri: str, mime: str) -> np.ndarray:

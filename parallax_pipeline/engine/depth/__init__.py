@@ -1,0 +1,1 @@
+"""Depth: Depth Anything V2 inference (`model`) and depth maps as disparity (`maps`)."""

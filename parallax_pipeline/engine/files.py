@@ -1,0 +1,94 @@
+"""Files on disk: atomic writes, content hashes and input checks.
+
+The one home of write-then-rename in the project: every file that another process (or
+a later run) may read is written to a hidden temp file in its own folder and renamed
+over the target only when complete, so a crash never leaves half a file under a
+finished name. No PyAV, torch or Dagster here: the projects sensor imports this module
+(through `recipes`) on every tick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from parallax_pipeline.engine.errors import MediaError
+
+
+def temp_path(path: Path) -> Path:
+    """A fresh hidden temp name next to ``path`` that keeps its extension:
+    ``.name.tmp-<pid>-<random>.mp4``.
+
+    The extension stays last because FFmpeg picks a container format from it; the pid
+    says which process left a temp behind, the random part keeps two writers of the same
+    target (processes or threads) apart."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+
+
+class AtomicFile:
+    """A file written under a temp name next to ``path`` (`temp_path`) and renamed onto
+    ``path`` by `commit`, or deleted by `discard`: for writers that cannot be one
+    ``with`` block (a video encoder opened in ``__enter__``, finished in ``__exit__``).
+
+    The temp lives in the target's folder so ``os.replace`` is an atomic rename on one
+    filesystem."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = temp_path(self.path)
+
+    def commit(self) -> Path:
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a temp path next to ``path``; rename it onto ``path`` if the block succeeds.
+    On any exception the temp is removed and the target left as it was."""
+    output = AtomicFile(path)
+    try:
+        yield output.tmp
+        output.commit()
+    except BaseException:
+        output.discard()
+        raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see `atomic_output`)."""
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def copy_atomic(source: Path, target: Path) -> Path:
+    """Copy ``source`` to ``target`` atomically; return ``target``."""
+    with atomic_output(target) as tmp:
+        shutil.copyfile(source, tmp)
+    return Path(target)
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, the content key of stored artifacts and cached segments."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def check_input_file(path: Path) -> Path:
+    """Raise MediaError (message starts with the path) if ``path`` is missing or empty."""
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: empty file (0 bytes)")
+    return path

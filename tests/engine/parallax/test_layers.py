@@ -1,0 +1,123 @@
+"""Layer decomposition: where the cuts go, what each layer hides and shows, rims, budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from parallax_pipeline.engine.parallax import layers
+
+BG, FG = (40, 90, 200), (230, 50, 40)
+
+
+def build(image, disparity, reach, known=None):
+    known = np.ones(disparity.shape, bool) if known is None else known
+    return layers.build_layers(image, disparity.astype(np.float32), known, reach)
+
+
+def square_scene(h=120, w=200, box=(80, 40, 120, 80), d_fg=1.0, d_bg=0.1):
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = BG
+    disp = np.full((h, w), d_bg, np.float32)
+    x0, y0, x1, y1 = box
+    img[y0:y1, x0:x1] = FG
+    disp[y0:y1, x0:x1] = d_fg
+    return img, disp
+
+
+def colour_at(layer: layers.Layer, x: int, y: int) -> np.ndarray:
+    """Un-premultiplied colour and alpha of a layer at canvas pixel (x, y)."""
+    r, g, b, a = layer.rgba[y - layer.y0, x - layer.x0].astype(float)
+    return np.array([r, g, b]) * 255 / max(a, 1), a
+
+
+def test_a_depth_edge_splits_the_scene_in_two_layers():
+    img, disp = square_scene()
+    scene = build(img, disp, reach=20)
+    assert len(scene.layers) == 2 and 0.1 < scene.thresholds[0] < 1.0
+    far, near = scene.layers
+    assert far.opaque and not near.opaque
+    assert far.constant == pytest.approx(0.1) and near.constant == pytest.approx(1.0)  # planes
+    assert (far.rgba[:, :, 3] == 255).all()  # the farthest layer covers everything
+
+
+def test_hidden_background_is_inpainted_from_the_background_only():
+    img, disp = square_scene()
+    far, near = build(img, disp, reach=20).layers
+    # behind the square the far layer holds background colour, not a trace of red
+    hidden, alpha = colour_at(far, 100, 60)
+    assert alpha == 255 and np.abs(hidden - BG).sum() < 6
+    behind = far.rgba[42:78, 82:118, :3].reshape(-1, 3).astype(int)
+    assert np.abs(behind - BG).sum(axis=1).max() < 12
+    # the near layer is the square alone (and nothing of the background)
+    own, alpha = colour_at(near, 100, 60)
+    assert alpha == 255 and np.abs(own - FG).sum() < 6
+    assert colour_at(near, 60, 60)[1] == 0
+
+
+def test_surfaces_that_can_collide_are_split_even_if_they_never_touch():
+    img, disp = square_scene(box=(40, 40, 70, 80))
+    disp[40:80, 90:130] = 0.3  # 20 px right of the square, in front of the background
+    assert len(build(img, disp, reach=10).layers) == 2  # 0.7 x 10 px < 20 px apart: no conflict
+    assert len(build(img, disp, reach=40).layers) == 3  # 0.7 x 40 px >= 20 px: they may overlap
+
+
+def test_a_slope_without_edges_stays_one_layer():
+    h, w = 120, 200
+    img = np.full((h, w, 3), 128, np.uint8)
+    disp = np.tile(np.linspace(0.2, 1.0, h, dtype=np.float32)[:, None], (1, w))  # a receding ground
+    scene = build(img, disp, reach=40)
+    assert len(scene.layers) == 1 and scene.layers[0].constant is None
+
+
+def test_rims_are_matted_with_their_coverage():
+    img, disp = square_scene()
+    # an antialiased right edge: column 120 is 30 % red over the background
+    img[40:80, 120] = np.round(0.3 * np.array(FG) + 0.7 * np.array(BG)).astype(np.uint8)
+    disp[40:80, 120] = 1.0  # the depth map counts it as near
+    far, near = build(img, disp, reach=20).layers
+    colour, alpha = colour_at(near, 120, 60)
+    assert alpha == pytest.approx(0.3 * 255, abs=8)  # coverage, not a hard 255
+    assert np.abs(colour - FG).sum() < 20  # the pure near colour
+    behind, alpha = colour_at(far, 120, 60)
+    assert alpha == 255 and np.abs(behind - BG).sum() < 20  # the pure far colour behind it
+
+
+def test_outside_the_picture_is_inpainted_for_every_layer_that_reaches_it():
+    img, disp = square_scene(box=(150, 40, 200, 80))  # the square touches the right border
+    canvas = np.zeros((120, 240, 3), np.uint8)
+    canvas[:, :200] = img
+    canvas_d = np.zeros((120, 240), np.float32)
+    canvas_d[:, :200] = disp
+    canvas_d[:, 200:] = disp[:, -1:]
+    known = np.zeros((120, 240), bool)
+    known[:, :200] = True
+    far, near = build(canvas, canvas_d, reach=20, known=known).layers
+    assert np.abs(colour_at(far, 210, 10)[0] - BG).sum() < 10  # the background continues
+    colour, alpha = colour_at(near, 205, 60)  # and the square continues past the border
+    assert alpha == 255 and np.abs(colour - FG).sum() < 10
+    assert colour_at(near, 205, 10)[1] == 0  # but not above itself
+
+
+def test_the_layer_budget_drops_the_least_useful_cuts(monkeypatch):
+    h, w = 120, 240
+    img = np.full((h, w, 3), 128, np.uint8)
+    disp = np.full((h, w), 0.1, np.float32)
+    for i, x in enumerate(range(10, 220, 30)):  # a staircase of seven strips, each nearer
+        disp[:, x : x + 30] = 0.3 + 0.1 * i
+    monkeypatch.setattr(layers, "LAYER_BUDGET", 10.0)
+    assert len(build(img, disp, reach=30).layers) == 8
+    monkeypatch.setattr(layers, "LAYER_BUDGET", 2.0)
+    scene = build(img, disp, reach=30)
+    boxes = sum(layer.rgba.shape[0] * layer.rgba.shape[1] for layer in scene.layers)
+    assert len(scene.layers) < 8 and boxes <= 2.0 * h * w
+
+
+def test_choose_thresholds_splits_the_most_edges_first():
+    far = np.array([0.1] * 100 + [0.6] * 30)
+    near = np.array([0.3] * 100 + [0.9] * 30)
+    chosen = layers.choose_thresholds(far, near, np.linspace(0, 1, 1000))
+    assert len(chosen) == 2
+    assert 0.1 < chosen[0] < 0.3  # the 100 edges first
+    assert 0.6 < chosen[1] < 0.9  # then the 30
+    assert layers.choose_thresholds(far[:10], near[:10], np.linspace(0, 1, 1000)) == []  # too few to matter
