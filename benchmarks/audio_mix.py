@@ -12,9 +12,9 @@ per second of programme (``x real time`` is the inverse):
   a. mixed_audio's work: decode every input, match loudness, place, duck, sum, master
      (normalise + true-peak limit), which is `mixing.render_mix`;
   b. of which mastering alone (`mastering.master` on the same pre-master sum);
-  c. the mix picture for the UI (`mix_preview.mix_picture`), and writing mix.wav;
+  c. the mix picture for the UI (`audio.preview.mix_picture`), and writing mix.wav;
   d. final production: AAC encode muxed with a (tiny, stream-copied) video, decode back
-     and measure the delivered file (`production.produce_final`).
+     and measure the delivered file (`delivery.produce_final`).
 
 Then the figures the issue asks for, measured on the delivered MP4: integrated loudness
 (our meter and pyloudnorm), true peak against the ceiling, loudness range; and our

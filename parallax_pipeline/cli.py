@@ -35,12 +35,7 @@ def run_projects(args: argparse.Namespace) -> int:
     os.environ.setdefault("PARALLAX_RENDERS_DIR", str(Path(args.renders).resolve()))
     home = prepare_dagster_home(Path(os.environ.get("DAGSTER_HOME") or args.dagster_home))
 
-    import warnings
-
     import dagster as dg
-
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
     from parallax_pipeline.definitions import defs
     from parallax_pipeline.runner import settle
@@ -57,7 +52,7 @@ def run_projects(args: argparse.Namespace) -> int:
     for video in videos:
         print(f"video: {video}")
     print(
-        "open the UI:  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000\n"
+        "open the UI:  DAGSTER_HOME={home} .venv/bin/dg dev -h 127.0.0.1 -p 3000\n"
         "              then browse http://127.0.0.1:3000".format(home=home)
     )
     return 0 if report.succeeded and not report.problems else 1

@@ -2,14 +2,18 @@
 
 import os
 
-import dagster as dg
+from parallax_pipeline import dagster_warnings
 
-from parallax_pipeline import assets
-from parallax_pipeline.automation import automation_sensor
-from parallax_pipeline.engine.depth.model import DEFAULT_MODEL
-from parallax_pipeline.io_managers import ArtifactIOManager
-from parallax_pipeline.resources import ArtifactStore, DepthModel, ProjectLibrary, Publisher
-from parallax_pipeline.sensors import nightly_rescan, projects_sensor
+dagster_warnings.quiet()  # before the modules that use beta APIs at import time
+
+import dagster as dg  # noqa: E402
+
+from parallax_pipeline import assets  # noqa: E402
+from parallax_pipeline.automation import automation_sensor  # noqa: E402
+from parallax_pipeline.engine.depth.model import DEFAULT_MODEL  # noqa: E402
+from parallax_pipeline.io_managers import ArtifactIOManager  # noqa: E402
+from parallax_pipeline.resources import ArtifactStore, DepthModel, ProjectLibrary, Publisher  # noqa: E402
+from parallax_pipeline.sensors import nightly_rescan, projects_sensor  # noqa: E402
 
 
 def build_definitions(

@@ -944,6 +944,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="project folder to (re)write")
     args = parser.parse_args(argv)
+    if shutil.which("espeak-ng") is None:
+        sys.exit(
+            "make_demo_project: the narration is spoken by the espeak-ng program, which is not installed.\n"
+            "  Debian/Ubuntu: sudo apt-get install espeak-ng    macOS: brew install espeak-ng\n"
+            "The demo project itself ships in projects/demo; this script is only needed to remake it."
+        )
     out = args.out.resolve()
     replace_folder(out, write_project)
     for path in sorted(p for p in out.rglob("*") if p.is_file()):

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from parallax_pipeline import dagster_warnings
 from parallax_pipeline.definitions import build_definitions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,21 +47,26 @@ class Studio:
         shutil.copytree(DEMO, target)
         return target
 
+    def _materializations(self, **kwargs) -> list:
+        records = []
+        for key in self.instance.get_asset_keys():
+            records += self.instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, **kwargs), limit=10_000).records
+        return records
+
     def mark(self) -> int:
-        records = self.instance.get_event_records(
-            dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_MATERIALIZATION), limit=1, ascending=False
-        )
-        return records[0].storage_id if records else 0
+        return max((record.storage_id for record in self._materializations()), default=0)
 
     def materialized_since(self, mark: int) -> Counter:
         """(asset, partition) -> count, read from the instance's event log."""
-        records = self.instance.get_event_records(
-            dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_MATERIALIZATION, after_cursor=mark),
-            limit=10_000,
-        )
         return Counter(
-            (record.asset_key.to_user_string(), record.partition_key) for record in records
+            (record.asset_key.to_user_string(), record.partition_key)
+            for record in self._materializations(after_storage_id=mark)
         )
+
+
+def pytest_configure(config):
+    for line in dagster_warnings.pytest_filters():
+        config.addinivalue_line("filterwarnings", line)
 
 
 @pytest.fixture

@@ -155,3 +155,29 @@ def test_depth_map_from_a_model_folder(studio, tmp_path):
     assert disparity.shape == image.shape[:2] and disparity.dtype == np.float32
     assert artifact.info["origin"] == "estimated" and artifact.info["model"] == studio.depth_model
     assert 0.0 <= disparity.min() < disparity.max() <= 1.0
+
+
+def test_a_supplied_depth_map_gives_the_asset_and_the_render_command_one_disparity(studio):
+    """A depth file at half the picture's size: the `depth_map` asset stores exactly the
+    disparity `parallax render --depth-map` renders with (guided upsampling, values kept)."""
+    from parallax_pipeline.cli import picture_disparity
+    from parallax_pipeline.engine.depth.maps import read_depth_file, write_depth_png
+    from parallax_pipeline.engine.parallax.images import load_image
+    from tests.conftest import write_small_project
+
+    folder = write_small_project(studio.projects / "halfdepth", ["alpha"])
+    depth_file = folder / "depth" / "alpha.png"
+    full = read_depth_file(depth_file)
+    half = cv2.resize(full, (full.shape[1] // 2, full.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    write_depth_png(depth_file, half)
+    defs = studio.defs()
+    report = settle(defs, studio.instance)
+    assert report.succeeded, report.failures
+    stored = np.load(defs.resources["artifacts"].open().load("depth_map", "halfdepth|alpha").path("depth.npy"))
+    image = load_image(next((folder / "images").iterdir()))
+    rendered = picture_disparity(image, str(depth_file), model="unused", device="cpu")
+    assert stored.shape == image.shape[:2]
+    np.testing.assert_array_equal(stored, rendered)
+    # and it is the guided map, not a plain resize of the file
+    plain = cv2.resize(half, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(stored - plain).max() > 0.05

@@ -11,7 +11,7 @@ from tests.conftest import add_scene, write_small_project
 
 
 def evaluate(studio, defs):
-    sensor = defs.get_sensor_def("projects_sensor")
+    sensor = defs.resolve_sensor_def("projects_sensor")
     with dg.build_sensor_context(instance=studio.instance, definitions=defs, resources=defs.resources) as context:
         return sensor(context)
 
@@ -92,7 +92,7 @@ def test_nightly_rescan_completes_missing_project_assets(studio):
     studio.renders.unlink()
     assert isinstance(evaluate(studio, defs), dg.SkipReason)
 
-    schedule = defs.get_schedule_def("nightly_rescan")
+    schedule = defs.resolve_schedule_def("nightly_rescan")
     tick = datetime.datetime(2026, 11, 27, 3, 0, tzinfo=datetime.timezone.utc)
     with dg.build_schedule_context(
         instance=studio.instance, resources=defs.resources, scheduled_execution_time=tick

@@ -1,4 +1,4 @@
-"""`dagster dev` on loopback serves the project: the asset graph over GraphQL, a launched
+"""`dg dev` (the README's command) on loopback serves the project: the asset graph over GraphQL, a launched
 materialisation that succeeds, and the daemon's sensor and automation rendering a project
 that was only dropped into the projects folder."""
 
@@ -52,10 +52,10 @@ def dagster_dev(tmp_path):
         "PARALLAX_STORAGE_DIR": str(tmp_path / "storage"),
         "PARALLAX_RENDERS_DIR": str(tmp_path / "renders"),
     }
-    dagster = Path(sys.executable).with_name("dagster")
+    dg = Path(sys.executable).with_name("dg")
     log = open(tmp_path / "dagster_dev.log", "wb")
     process = subprocess.Popen(
-        [str(dagster), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+        [str(dg), "dev", "-h", "127.0.0.1", "-p", str(port)],
         cwd=REPO,
         env=env,
         stdout=log,
@@ -152,3 +152,18 @@ def test_dagster_dev_serves_graph_and_runs_a_materialisation(dagster_dev):
     while "trip" not in _final_video_partitions(port) and time.monotonic() < deadline:
         time.sleep(5)
     assert "trip" in _final_video_partitions(port)
+
+
+def test_workspace_yaml_still_loads_the_definitions(tmp_path):
+    """`dagster dev -w workspace.yaml` and the other workspace-file tools keep working."""
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", str(REPO / "workspace.yaml")],
+        cwd=REPO,
+        env={**os.environ, "DAGSTER_HOME": str(prepare_dagster_home(tmp_path / "home"))},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "validated successfully" in (result.stdout + result.stderr).lower()

@@ -15,6 +15,7 @@ from parallax_pipeline.engine.audio.codec import write_wav
 from parallax_pipeline.engine.audio.dsp import SAMPLE_RATE
 from parallax_pipeline.engine.audio.preview import mix_picture
 from parallax_pipeline.engine.compose import programme
+from parallax_pipeline.engine.compose.timeline import poster_frame
 from parallax_pipeline.engine.video.codec import read_frame
 from parallax_pipeline.resources import ArtifactStore, ProjectLibrary, Publisher
 from parallax_pipeline.store import Artifact
@@ -94,7 +95,7 @@ def composed_video(
             "frames_encoded": report.frames_encoded,
             "pieces_reused": report.pieces - report.pieces_encoded,
             "pieces_encoded": report.pieces_encoded,
-            "preview": previews.markdown_image(read_frame(out, report.frames // 2), "middle frame"),
+            "preview": previews.markdown_image(read_frame(out, poster_frame(spec.timeline())), "poster frame"),
         }
 
     return materialize_artifact(

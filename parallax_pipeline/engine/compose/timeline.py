@@ -118,6 +118,19 @@ def total_frames(placements: Sequence[Placement]) -> int:
     return placements[-1].end if placements else 0
 
 
+def poster_frame(placements: Sequence[Placement]) -> int:
+    """A programme frame that shows one scene alone, for a poster: the middle of the
+    longest solo part, the middle scene's when several are as long (never a frame half
+    one scene and half the next, unless every frame belongs to a transition)."""
+    if not placements:
+        raise TimelineError("a timeline needs at least one scene")
+    middle = (len(placements) - 1) / 2
+    place = max(placements, key=lambda p: (p.solo_frames, -abs(p.index - middle)))
+    if place.solo_frames == 0:
+        return total_frames(placements) // 2
+    return place.start + place.overlap_in + place.solo_frames // 2
+
+
 def pieces(placements: Sequence[Placement]) -> tuple[Piece, ...]:
     """The programme as solo parts and transitions, in order; empty solo parts are left out."""
     out = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from parallax_pipeline.engine.compose.timeline import TimelineError, pieces, plan, total_frames
+from parallax_pipeline.engine.compose.timeline import TimelineError, pieces, plan, poster_frame, total_frames
 from parallax_pipeline.spec import ProjectError, load_project
 from tests.conftest import write_small_project
 
@@ -133,3 +133,18 @@ def test_bad_transition_fields_name_file_and_field(tmp_path, transition, message
     text = f"output: {{resolution: [320, 180], fps: 24}}\ndefaults: {{transition: {transition}}}\n"
     with pytest.raises(ProjectError, match=rf"project\.yaml: defaults\.transition.*{message}"):
         load_project(_project(tmp_path, text, scenes=("s1", "s2")))
+
+
+def test_poster_frame_shows_one_scene_alone():
+    # two scenes of 48 frames joined by a 24-frame push: the programme's middle frame
+    # (35) is inside the push, half one scene and half the other
+    placements = plan([48, 48], [24])
+    assert total_frames(placements) // 2 in range(24, 48)
+    frame = poster_frame(placements)
+    solo = [range(p.start + p.overlap_in, p.end - p.overlap_out) for p in placements]
+    assert any(frame in part for part in solo)
+    # the longest solo part, and of equally long ones the middle scene's
+    assert poster_frame(plan([30, 30, 30], [6, 6])) == 12  # scene 0's 24 solo frames beat scene 1's 18
+    assert poster_frame(plan([30, 30, 30], [0, 0])) == 45
+    # every frame in a transition: the middle is all there is
+    assert poster_frame(plan([10, 10], [10])) == 5
