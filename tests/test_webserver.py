@@ -166,4 +166,4 @@ def test_workspace_yaml_still_loads_the_definitions(tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "validated successfully" in (result.stdout + result.stderr).lower()
+    assert "all code locations passed validation" in (result.stdout + result.stderr).lower()
