@@ -18,10 +18,17 @@ def rebuild_on_upstream_change(*, wait_for_all_deps: bool = False) -> dg.Automat
     upstream_changed = dg.AutomationCondition.any_deps_match(
         dg.AutomationCondition.data_version_changed() | dg.AutomationCondition.will_be_requested()
     ).with_label("upstream data version changed")
+    # A scene whose clip failed holds its project back until that clip is made (the
+    # sensor requests it again when its inputs change): composing without it would only
+    # fail again, a wasted red run per tick.
+    upstream_failed = dg.AutomationCondition.any_deps_match(dg.AutomationCondition.execution_failed()).with_label(
+        "an upstream partition failed"
+    )
     condition = (
         (dg.AutomationCondition.newly_missing() | upstream_changed).since_last_handled()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
+        & ~upstream_failed
     )
     if wait_for_all_deps:
         condition = condition & ~dg.AutomationCondition.any_deps_missing()

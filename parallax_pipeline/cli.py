@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 INSTANCE_SETTINGS = """\
@@ -13,6 +14,11 @@ INSTANCE_SETTINGS = """\
 concurrency:
   pools:
     default_limit: 1
+# Runs launched by the daemon: a run that died is failed, and the pool slots of ended
+# runs are freed (`parallax run` checks its own runs' processes as well).
+run_monitoring:
+  enabled: true
+  free_slots_after_run_end_seconds: 30
 telemetry:
   enabled: false
 """
@@ -35,27 +41,88 @@ def run_projects(args: argparse.Namespace) -> int:
     os.environ.setdefault("PARALLAX_RENDERS_DIR", str(Path(args.renders).resolve()))
     home = prepare_dagster_home(Path(os.environ.get("DAGSTER_HOME") or args.dagster_home))
 
+    import signal
+
     import dagster as dg
 
     from parallax_pipeline.definitions import defs
     from parallax_pipeline.runner import settle
 
-    with dg.DagsterInstance.get() as instance:
-        report = settle(defs, instance, log=lambda line: print(line, flush=True), log_level="INFO")
+    def stop(signum, frame):  # SIGTERM stops a render like Ctrl-C: the run ends, its slots are freed
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    storage = Path(os.environ["PARALLAX_STORAGE_DIR"])
+    try:
+        with _one_run_at_a_time(storage, log), dg.DagsterInstance.get() as instance:
+            report = settle(defs, instance, log=log, log_level="INFO", retry_failed=True)
+    except KeyboardInterrupt:
+        print("parallax run: interrupted; what was finished is kept, run it again to go on", file=sys.stderr)
+        return 130
     for problem in report.problems:
         print(f"error: {problem}", file=sys.stderr)
     for failure in report.failures:
         print(f"failed: {failure}", file=sys.stderr)
     renders = Path(os.environ["PARALLAX_RENDERS_DIR"])
-    videos = sorted(renders.glob("*.mp4")) if renders.is_dir() else []
     print(f"\n{len(report.runs)} runs; DAGSTER_HOME={home}")
-    for video in videos:
-        print(f"video: {video}")
+    for folder in defs.resources["projects"].project_folders():
+        video = renders / f"{folder.name}.mp4"
+        if folder.name in report.stale:
+            old = f" (the video at {video} is older than its inputs)" if video.is_file() else ""
+            print(f"stale: project {folder.name!r} has no up-to-date final video{old}:", file=sys.stderr)
+            for reason in report.stale[folder.name]:
+                print(f"    {reason}", file=sys.stderr)
+        elif video.is_file():
+            print(f"video: {video}")
     print(
         "open the UI:  DAGSTER_HOME={home} .venv/bin/dg dev -h 127.0.0.1 -p 3000\n"
         "              then browse http://127.0.0.1:3000".format(home=home)
     )
-    return 0 if report.succeeded and not report.problems else 1
+    return 0 if report.up_to_date else 1  # a failure a later round healed leaves nothing stale
+
+
+@contextmanager
+def _one_run_at_a_time(storage: Path, log):
+    """Hold the store's `parallax run` lock: a second `parallax run` on the same store
+    waits for the first and then finds its work done, instead of doing it again."""
+    import fcntl
+
+    lock = storage / "locks" / "parallax-run.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            log(f"waiting for the other `parallax run` on {storage} ({holder}) to finish")
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def verify_store(args: argparse.Namespace) -> int:
+    """`parallax verify`: check every stored artifact against its hash; ``--repair`` drops
+    the damaged ones so the next `parallax run` rebuilds them. Exit 1 when damage was found."""
+    from parallax_pipeline.store import ContentStore
+
+    store = ContentStore(os.environ.get("PARALLAX_STORAGE_DIR") or args.storage)
+    problems = store.verify(repair=args.repair)
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print(f"{store.root}: every stored artifact matches its hash")
+        return 0
+    action = "dropped: `parallax run` rebuilds them from their inputs" if args.repair else "run with --repair to drop them"
+    print(f"{store.root}: {len(problems)} problem(s); {action}", file=sys.stderr)
+    return 1
 
 
 def _resolution(text: str):
@@ -71,11 +138,15 @@ def picture_disparity(image, depth_map: str | None, model: str, device: str):
     brought to the picture exactly as the `depth_map` asset brings a project's depth file
     (`maps.supplied_disparity`), or else the ``--model``'s estimate on ``--device``."""
     from parallax_pipeline.engine.depth.maps import supplied_disparity
-    from parallax_pipeline.engine.depth.model import load_depth_model
+    from parallax_pipeline.engine.depth.model import COMMAND_WAYS_OUT, DepthModelUnavailable, load_depth_model
 
     if depth_map:
         return supplied_disparity(depth_map, image)
-    return load_depth_model(model, device).predict([image])[0]
+    try:
+        estimator = load_depth_model(model, device)
+    except DepthModelUnavailable as err:
+        raise err.for_command(COMMAND_WAYS_OUT) from err
+    return estimator.predict([image])[0]
 
 
 def render_image(args: argparse.Namespace) -> int:
@@ -181,6 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--renders", default="renders", help="where finished videos are copied (default: renders)")
     run.add_argument("--dagster-home", default=".dagster_home", help="used when DAGSTER_HOME is unset")
     run.set_defaults(handler=run_projects)
+    verify = commands.add_parser("verify", help="check every stored artifact against its SHA-256 name")
+    verify.add_argument("--storage", default="storage", help="artifact store (default: $PARALLAX_STORAGE_DIR or storage)")
+    verify.add_argument("--repair", action="store_true", help="drop damaged artifacts so the next run rebuilds them")
+    verify.set_defaults(handler=verify_store)
     _add_render_command(commands)
     args = parser.parse_args(argv)
     return args.handler(args)

@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from parallax_pipeline.engine.audio.settings import MixSettings
 from parallax_pipeline.engine.compose.transitions import Transition
 from parallax_pipeline.engine.parallax.camera import Motion
+from parallax_pipeline.engine.parallax.images import IMAGE_SUFFIXES  # noqa: F401 - the one list, used by spec
 
 PROJECT_FILE = "project.yaml"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 DEPTH_SUFFIXES = (".png", ".npy")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".flac")
 # Names become Dagster partition keys: no '|' or ',' and nothing a path could abuse.

@@ -9,14 +9,21 @@ nightly schedule does the same and also requests project assets that are still m
 """
 
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 import dagster as dg
 
 from parallax_pipeline import partitions, recipes
-from parallax_pipeline.recipes import SOURCE_FINGERPRINT
-from parallax_pipeline.resources import DepthModel, ProjectLibrary
+from parallax_pipeline.freshness import recorded
+from parallax_pipeline.recovery import recover
+from parallax_pipeline.resources import ArtifactStore, DepthModel, ProjectLibrary
 from parallax_pipeline.spec import ProjectError, ProjectSpec
+from parallax_pipeline.store import ContentStore
+
+FILES_MISSING = "files missing"
+"""Stands for the fingerprint of a partition whose stored files are gone."""
 
 
 @dataclass
@@ -27,6 +34,11 @@ class Plan:
     gone_projects: list[str] = field(default_factory=list)
     gone_scenes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    """Projects that cannot be used (invalid project.yaml, missing files), in words."""
+    warnings: list[str] = field(default_factory=list)
+    """Files a project holds but does not use, and why."""
+    notes_by_project: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    """Project -> (its problems, its warnings)."""
 
     def partition_requests(self) -> list:
         requests = []
@@ -52,24 +64,30 @@ class Plan:
                 instance.delete_dynamic_partition(definition.name, key)
 
 
-def _latest(instance: dg.DagsterInstance, asset: str, partition: str) -> tuple[str | None, int]:
-    """The recorded source fingerprint of an asset partition and its record's storage id."""
-    result = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
-    )
-    if not result.records:
-        return None, 0
-    record = result.records[0]
-    value = record.asset_materialization.metadata.get(SOURCE_FINGERPRINT)
-    return (value.value if value is not None else None), record.storage_id
-
-
 class _Planner:
-    def __init__(self, instance: dg.DagsterInstance, depth_model: str, include_missing: bool, run_key_prefix: str):
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        store: ContentStore | None,
+        depth_model: str,
+        include_missing: bool,
+        run_key_prefix: str,
+    ):
         self.instance = instance
+        self.store = store
         self.depth_model = depth_model
         self.include_missing = include_missing
         self.prefix = run_key_prefix
+
+    def _latest(self, asset: str, partition: str) -> tuple[str | None, int]:
+        """The recorded source fingerprint of an asset partition and its record's storage
+        id; no fingerprint when the store lost its files (dropped as damaged, removed)."""
+        found = recorded(self.instance, asset, partition)
+        if found is None:
+            return None, 0
+        if self.store is not None and not self.store.has(asset, partition):
+            return FILES_MISSING, found.storage_id  # made once: rebuild it, as after an edit
+        return found.source, found.storage_id
 
     def _request(self, assets: list[str], partition_key, stale: list[tuple[str, str, int]]) -> dg.RunRequest:
         # The key changes with each new materialization, so a failed run is not retried
@@ -92,9 +110,9 @@ class _Planner:
             }
             stale = []
             for asset, source in sources.items():
-                recorded, storage_id = _latest(self.instance, asset, str(key))
+                previous, storage_id = self._latest(asset, str(key))
                 # A clip is made from the depth map: when the map is redone, so is the clip.
-                if stale or recorded != source:
+                if stale or previous != source:
                     stale.append((asset, source, storage_id))
             if stale:
                 requests.append(self._request([asset for asset, _, _ in stale], key, stale))
@@ -108,15 +126,15 @@ class _Planner:
         ]
         requested = set()
         for asset, source, upstream_current in checks:
-            recorded, storage_id = _latest(self.instance, asset, spec.name)
+            previous, storage_id = self._latest(asset, spec.name)
             missing_ok = asset == "mixed_audio" or self.include_missing
-            if upstream_current and recorded != source and (recorded is not None or missing_ok):
+            if upstream_current and previous != source and (previous is not None or missing_ok):
                 requests.append(self._request([asset], spec.name, [(asset, source, storage_id)]))
                 requested.add(asset)
         if not scenes_requested and not requested:
             source = recipes.final_video_source(spec)
-            recorded, storage_id = _latest(self.instance, "final_video", spec.name)
-            if recorded != source and (recorded is not None or self.include_missing):
+            previous, storage_id = self._latest("final_video", spec.name)
+            if previous != source and (previous is not None or self.include_missing):
                 requests.append(self._request(["final_video"], spec.name, [("final_video", source, storage_id)]))
         return requests
 
@@ -126,12 +144,14 @@ def plan_changes(
     instance: dg.DagsterInstance,
     depth_model: str,
     *,
+    store: ContentStore | None = None,
     include_missing: bool = False,
     run_key_prefix: str = "",
 ) -> Plan:
-    """Compare the projects folder with what the instance has recorded."""
+    """Compare the projects folder with what the instance has recorded (and, given the
+    store, with the artifacts it still holds)."""
     plan = Plan()
-    planner = _Planner(instance, depth_model, include_missing, run_key_prefix)
+    planner = _Planner(instance, store, depth_model, include_missing, run_key_prefix)
     known_projects = set(instance.get_dynamic_partitions(partitions.projects.name))
     known_scenes = set(instance.get_dynamic_partitions(partitions.scenes.name))
     folders = {folder.name: folder for folder in library.project_folders()}
@@ -142,8 +162,12 @@ def plan_changes(
         except (ProjectError, OSError) as error:
             # One broken project must not stop the others; its scenes stay registered.
             plan.problems.append(str(error))
+            plan.notes_by_project[name] = ([str(error)], [])
             scenes_in_use |= known_scenes
             continue
+        warnings = [f"{spec.root}: {warning}" for warning in spec.warnings]
+        plan.warnings += warnings
+        plan.notes_by_project[name] = ([], warnings)
         if name not in known_projects:
             plan.new_projects.append(name)
         for scene in spec.scenes:
@@ -169,14 +193,63 @@ ASSET_JOB = "__ASSET_JOB"
     minimum_interval_seconds=30,
     description="Notices new or changed images, depth maps, audio and project files under projects/.",
 )
-def projects_sensor(context: dg.SensorEvaluationContext, projects: ProjectLibrary, depth_model: DepthModel):
-    plan = plan_changes(projects, context.instance, depth_model.model)
+def projects_sensor(
+    context: dg.SensorEvaluationContext, projects: ProjectLibrary, depth_model: DepthModel, artifacts: ArtifactStore
+):
+    for message in recover(context.instance).messages():
+        context.log.warning(message)
+    plan = plan_changes(projects, context.instance, depth_model.model, store=artifacts.open())
     for problem in plan.problems:
         context.log.error(problem)
+    for warning in plan.warnings:
+        context.log.warning(warning)
+    observations, cursor = _problem_observations(plan, context.instance, context.cursor)
     partition_requests = plan.partition_requests()
-    if not plan.run_requests and not partition_requests:
-        return dg.SkipReason("projects are up to date" + (f"; {len(plan.problems)} with errors" if plan.problems else ""))
-    return dg.SensorResult(run_requests=plan.run_requests, dynamic_partitions_requests=partition_requests)
+    if not plan.run_requests and not partition_requests and not observations:
+        summary = "projects are up to date"
+        if plan.problems:
+            summary = f"{len(plan.problems)} project(s) cannot be rendered:\n" + "\n".join(plan.problems)
+        return dg.SkipReason(summary)
+    return dg.SensorResult(
+        run_requests=plan.run_requests,
+        dynamic_partitions_requests=partition_requests,
+        asset_events=observations,
+        cursor=cursor,
+    )
+
+
+def _notes_digest(notes: tuple[list[str], list[str]]) -> str:
+    return hashlib.sha256(json.dumps(notes).encode()).hexdigest()[:16]
+
+
+_CLEAN = _notes_digest(([], []))
+
+
+def _problem_observations(plan: Plan, instance: dg.DagsterInstance, cursor: str | None):
+    """Observations on each project's `final_video` that say what is wrong with the
+    project (or that it is fine again), made only when that changed since the last tick,
+    so the UI shows the problem on the asset the user looks at."""
+    seen = json.loads(cursor) if cursor else {}
+    known = set(instance.get_dynamic_partitions(partitions.projects.name))
+    now, events = {}, []
+    for name in sorted(known):
+        notes = plan.notes_by_project.get(name, ([], []))
+        now[name] = _notes_digest(notes)
+        if seen.get(name, _CLEAN) == now[name]:
+            continue
+        problems, warnings = notes
+        events.append(
+            dg.AssetObservation(
+                asset_key="final_video",
+                partition=name,
+                metadata={
+                    "project_status": "cannot be rendered" if problems else "ok",
+                    "problems": "\n".join(problems) or "none",
+                    "unused_files": "\n".join(warnings) or "none",
+                },
+            )
+        )
+    return events, json.dumps(now, sort_keys=True)
 
 
 @dg.schedule(
@@ -185,10 +258,19 @@ def projects_sensor(context: dg.SensorEvaluationContext, projects: ProjectLibrar
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Nightly full re-scan of projects/: catches what the sensor missed and retries failed work.",
 )
-def nightly_rescan(context: dg.ScheduleEvaluationContext, projects: ProjectLibrary, depth_model: DepthModel):
+def nightly_rescan(
+    context: dg.ScheduleEvaluationContext, projects: ProjectLibrary, depth_model: DepthModel, artifacts: ArtifactStore
+):
+    for message in recover(context.instance).messages():
+        context.log.warning(message)
     date = context.scheduled_execution_time.strftime("%Y-%m-%d")
     plan = plan_changes(
-        projects, context.instance, depth_model.model, include_missing=True, run_key_prefix=f"nightly-{date}:"
+        projects,
+        context.instance,
+        depth_model.model,
+        store=artifacts.open(),
+        include_missing=True,
+        run_key_prefix=f"nightly-{date}:",
     )
     for problem in plan.problems:
         context.log.error(problem)

@@ -85,6 +85,8 @@ class ProjectSpec(BaseModel):
     output: OutputSettings
     scenes: tuple[Scene, ...]
     audio: Audio
+    warnings: tuple[str, ...] = ()
+    """Files in the project folder it does not use, each with the reason."""
 
     def scene(self, scene_id: str) -> Scene:
         for scene in self.scenes:
@@ -159,11 +161,19 @@ def _existing(root: Path, relative: str, where: str) -> Path:
     return path
 
 
-def _first(folder: Path, stem: str, suffixes: tuple[str, ...]) -> Path | None:
+def _first(root: Path, folder: Path, stem: str, suffixes: tuple[str, ...]) -> Path | None:
+    """The first ``<stem><suffix>`` in ``folder`` (a file found by convention), held to
+    the same containment as paths in project.yaml: a link out of the project is an error."""
     for suffix in suffixes:
         candidate = folder / f"{stem}{suffix}"
         if candidate.is_file():
-            return candidate.resolve()
+            resolved = candidate.resolve()
+            if not resolved.is_relative_to(root.resolve()):
+                raise ProjectError(
+                    f"{candidate}: links to {resolved}, outside the project folder {root}; "
+                    "copy the file into the project instead"
+                )
+            return resolved
     return None
 
 
@@ -192,7 +202,8 @@ def load_project(root: Path | str) -> ProjectSpec:
     entries = config.scenes
     if entries is None:
         images = sorted(
-            p for p in (root / "images").glob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            p for p in (root / "images").glob("*")
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
         )
         entries = [SceneEntry(image=str(p.relative_to(root))) for p in images]
     if not entries:
@@ -211,12 +222,12 @@ def load_project(root: Path | str) -> ProjectSpec:
         depth = (
             _existing(root, entry.depth, f"{field}.depth")
             if entry.depth
-            else _first(root / "depth", scene_id, DEPTH_SUFFIXES)
+            else _first(root, root / "depth", scene_id, DEPTH_SUFFIXES)
         )
         voiceover = (
             _existing(root, entry.voiceover, f"{field}.voiceover")
             if entry.voiceover
-            else _first(root / "audio" / "voiceover", scene_id, AUDIO_SUFFIXES)
+            else _first(root, root / "audio" / "voiceover", scene_id, AUDIO_SUFFIXES)
         )
         transition = entry.transition or defaults.transition
         duration = entry.duration or defaults.duration
@@ -263,12 +274,12 @@ def load_project(root: Path | str) -> ProjectSpec:
         voiceover=(
             _existing(root, spec_audio.voiceover, f"{where}: audio.voiceover")
             if spec_audio.voiceover
-            else _first(root / "audio", "voiceover", AUDIO_SUFFIXES)
+            else _first(root, root / "audio", "voiceover", AUDIO_SUFFIXES)
         ),
         music=(
             _existing(root, spec_audio.music, f"{where}: audio.music")
             if spec_audio.music
-            else _first(root / "audio", "music", AUDIO_SUFFIXES)
+            else _first(root, root / "audio", "music", AUDIO_SUFFIXES)
         ),
         voiceover_level=spec_audio.voiceover_level,
         effects=tuple(effects),
@@ -281,7 +292,53 @@ def load_project(root: Path | str) -> ProjectSpec:
         output=config.output,
         scenes=tuple(scenes),
         audio=audio,
+        warnings=unused_files(root, scenes, audio, listed_scenes=config.scenes is not None),
     )
+
+
+DOCUMENT_SUFFIXES = (".md", ".txt", ".rst", ".pdf")
+"""Notes kept beside the media (a README): not reported as unused."""
+
+
+def unused_files(root: Path, scenes: list[Scene], audio: Audio, listed_scenes: bool) -> tuple[str, ...]:
+    """Every file in the project folder that the project does not use, with the reason,
+    so a picture in a format we do not read, or a voiceover named after no scene, is
+    reported rather than silently left out."""
+    base = root.resolve()
+    used = {base / PROJECT_FILE}
+    for scene in scenes:
+        used |= {p for p in (scene.image, scene.depth, scene.voiceover) if p is not None}
+    used |= {p for p in (audio.voiceover, audio.music) if p is not None}
+    used |= {effect.file for effect in audio.effects}
+    scene_ids = {scene.id for scene in scenes}
+    notes = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink()):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts) or path.suffix.lower() in DOCUMENT_SUFFIXES:
+            continue
+        if path.resolve() in used:
+            continue
+        top, suffix, stem = relative.parts[0], path.suffix.lower(), path.stem
+        if top == "images" and suffix not in IMAGE_SUFFIXES:
+            reason = f"unsupported type {suffix or '(no extension)'}: pictures can be {', '.join(IMAGE_SUFFIXES)}"
+        elif top == "images":
+            reason = "not a scene: project.yaml lists its scenes and this picture is not among them"
+            if not listed_scenes:
+                reason = "not used"
+        elif top == "depth" and suffix not in DEPTH_SUFFIXES:
+            reason = f"unsupported type {suffix or '(no extension)'}: depth maps can be {', '.join(DEPTH_SUFFIXES)}"
+        elif top == "depth" and stem in scene_ids:
+            reason = f"scene {stem!r} uses another depth map (project.yaml names it, or a {DEPTH_SUFFIXES[0]} comes first)"
+        elif top == "depth":
+            reason = f"no matching scene: depth maps are named after scene ids ({', '.join(sorted(scene_ids))})"
+        elif top == "audio" and suffix not in AUDIO_SUFFIXES:
+            reason = f"unsupported type {suffix or '(no extension)'}: audio can be {', '.join(AUDIO_SUFFIXES)}"
+        elif relative.parts[:2] == ("audio", "voiceover") and stem not in scene_ids:
+            reason = f"no matching scene: voiceovers are named after scene ids ({', '.join(sorted(scene_ids))})"
+        else:
+            reason = "not used: project.yaml does not name it and no folder convention covers it"
+        notes.append(f"{relative}: {reason}")
+    return tuple(notes)
 
 
 def _auto_duration(where: str, voiceover: Path | None, offset: float, pad: float, outgoing: float) -> float:

@@ -6,26 +6,44 @@ Layout under the root::
     objects/ab/abcdef….png          every file, named by the SHA-256 of its bytes
     recipes/<asset>/<recipe>.json   what a recipe (hash of all inputs) produced: the cache
     partitions/<asset>/<key>.json   which artifact a partition currently points at
-    staging/                        files being made; moved into objects/ when complete
+    staging/<asset>-<pid>-…/        files being made; moved into objects/ when complete
+    locks/<asset>/<recipe>.lock     held while a recipe is built, so it is built once
 
 A *recipe* is the hash of everything an artifact was made from (input bytes, settings,
 code version). It doubles as the Dagster data version, so identical inputs are found in
 ``recipes/`` and never computed twice, and an unchanged result never looks changed
-downstream. Every write is atomic (`engine.files`): a temp file in the same folder, then a rename.
+downstream. Every write is atomic and flushed (`engine.files`).
+
+Nothing read from the store is trusted: every object is checked against its SHA-256
+name when it is read (once per process while its size and time are unchanged). A
+damaged object, or a record that does not parse, is dropped with the records that use
+it; `cached` then misses (the artifact is built again) and `load` raises
+`DamagedArtifact` naming the asset and partition, so the run fails clearly and the next
+run rebuilds the partition from its inputs.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parallax_pipeline.engine.files import file_digest, write_atomic
+from parallax_pipeline.engine.files import file_digest, process_alive, sweep_temp_files, sync_folder, write_atomic
+
+_OBJECT_NAME = re.compile(r"^([0-9a-f]{64})(\.[A-Za-z0-9]+)?$")
+_STAGING_NAME = re.compile(r"^.+-(\d+)-[^-]+$")
+
+
+class DamagedArtifact(RuntimeError):
+    """A stored artifact failed its integrity check; it has been dropped."""
 
 
 @dataclass(frozen=True)
@@ -40,9 +58,33 @@ class Artifact:
         return self.files[role]
 
 
+# (path, size, mtime_ns) of objects whose bytes matched their name in this process
+_verified: set[tuple[str, int, int]] = set()
+
+
+def verify_object(path: Path) -> bool:
+    """True when an object's bytes still hash to its name (remembered while unchanged)."""
+    match = _OBJECT_NAME.match(path.name)
+    if match is None:
+        return False
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key in _verified:
+        return True
+    if file_digest(path) != match.group(1):
+        return False
+    _verified.add(key)
+    return True
+
+
 class ContentStore:
     def __init__(self, root: Path | str):
         self.root = Path(root).resolve()
+        self.dropped: list[str] = []
+        """What this store object dropped as damaged, in words (for logs)."""
 
     # --------------------------------------------------------------- records
     def _record_path(self, kind: str, asset: str, name: str) -> Path:
@@ -56,25 +98,70 @@ class ContentStore:
         }
         write_atomic(path, json.dumps(record, indent=1, sort_keys=True).encode())
 
-    def _read_record(self, path: Path) -> Artifact | None:
+    def _read_record(self, path: Path, what: str) -> Artifact | None:
+        """The artifact a record names; None when there is none or it was damaged (then
+        dropped, and `self.dropped` says what and why)."""
         if not path.is_file():
             return None
-        record = json.loads(path.read_text())
-        files = {role: self.root / relative for role, relative in record["files"].items()}
-        if not all(p.is_file() for p in files.values()):
-            return None  # an object was removed by hand: treat as never made
-        return Artifact(recipe=record["recipe"], files=files, info=record["info"])
+        try:
+            record = json.loads(path.read_text())
+            files = {role: self.root / relative for role, relative in record["files"].items()}
+            artifact = Artifact(recipe=record["recipe"], files=files, info=record["info"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            self._drop(path, [], f"{what}: its record {path.relative_to(self.root)} is unreadable ({err})")
+            return None
+        missing = [p for p in files.values() if not p.is_file()]
+        if missing:  # an object was removed by hand: treat as never made
+            return None
+        damaged = [p for p in files.values() if not verify_object(p)]
+        if damaged:
+            names = ", ".join(str(p.relative_to(self.root)) for p in damaged)
+            self._drop(path, damaged, f"{what}: stored object {names} is damaged (its bytes no longer match its SHA-256 name)")
+            return None
+        return artifact
+
+    def _drop(self, record: Path, objects: list[Path], reason: str) -> None:
+        for path in [*objects, record]:
+            path.unlink(missing_ok=True)
+        self.dropped.append(f"{reason}; dropped, it will be rebuilt from its inputs")
 
     # --------------------------------------------------------------- recipes (the cache)
     def cached(self, asset: str, recipe: str) -> Artifact | None:
-        return self._read_record(self._record_path("recipes", asset, recipe))
+        return self._read_record(self._record_path("recipes", asset, recipe), f"{asset} (recipe {recipe})")
+
+    def get_or_build(
+        self, asset: str, recipe: str, build: Callable[[Path], Mapping[str, Any]]
+    ) -> tuple[Artifact, bool]:
+        """The artifact of ``recipe``: from the cache, or built by ``build`` (see `put`).
+        Returns it and whether it came from the cache. Two processes asking for the same
+        recipe at once build it once: the second waits for the first and reuses its result."""
+        artifact = self.cached(asset, recipe)
+        if artifact is not None:
+            return artifact, True
+        with self._building(asset, recipe):
+            artifact = self.cached(asset, recipe)  # made while this process waited
+            if artifact is not None:
+                return artifact, True
+            return self.put(asset, recipe, build), False
+
+    @contextmanager
+    def _building(self, asset: str, recipe: str) -> Iterator[None]:
+        lock = self.root / "locks" / asset / f"{recipe}.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock, "a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released by the kernel if the process dies
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def put(self, asset: str, recipe: str, build: Callable[[Path], Mapping[str, Any]]) -> Artifact:
         """Run `build(folder)`, which writes files into an empty folder and returns facts;
         keep every file it wrote as an object and remember them under `recipe`."""
         staging = self.root / "staging"
         staging.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(dir=staging, prefix=f"{asset}-"))
+        self.sweep()
+        folder = Path(tempfile.mkdtemp(dir=staging, prefix=f"{asset}-{os.getpid()}-"))
         try:
             info = build(folder)
             files = {}
@@ -90,18 +177,80 @@ class ContentStore:
         digest = file_digest(made)
         target = self.root / "objects" / digest[:2] / f"{digest}{made.suffix.lower()}"
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
+        if target.exists() and verify_object(target):
             made.unlink()
-        else:
+        else:  # new, or a damaged copy to replace
+            with open(made, "rb") as handle:
+                os.fsync(handle.fileno())
             os.replace(made, target)  # same filesystem: an atomic rename
+            sync_folder(target.parent)
         return target
+
+    def sweep(self) -> list[Path]:
+        """Remove what dead processes left in ``staging/`` (their folders and temp files);
+        files of processes still alive are kept. Returns what was removed."""
+        staging = self.root / "staging"
+        removed = []
+        if staging.is_dir():
+            for entry in staging.iterdir():
+                match = _STAGING_NAME.match(entry.name)
+                if entry.is_dir() and match and not process_alive(int(match.group(1))):
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed.append(entry)
+        return removed + sweep_temp_files(self.root / "segments")
+
+    def verify(self, repair: bool = False) -> list[str]:
+        """Check every record and every object it names against its SHA-256 name; return
+        the problems in words (asset, partition or recipe, file). With ``repair`` the
+        damaged objects and the records naming them are dropped, so the next run rebuilds
+        those artifacts from their inputs."""
+        problems = []
+        for kind in ("partitions", "recipes"):
+            folder = self.root / kind
+            for record in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
+                asset, *rest = record.relative_to(folder).with_suffix("").parts
+                what = f"{asset} [{'|'.join(rest)}]" if kind == "partitions" else f"{asset} (recipe {rest[-1]})"
+                try:
+                    files = [self.root / relative for relative in json.loads(record.read_text())["files"].values()]
+                except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+                    problems.append(f"{what}: record {record.relative_to(self.root)} is unreadable ({err})")
+                    if repair:
+                        record.unlink(missing_ok=True)
+                    continue
+                bad = [p for p in files if p.is_file() and file_digest(p) != p.name.split(".")[0]]
+                gone = [p for p in files if not p.is_file()]
+                for path in bad:
+                    problems.append(f"{what}: {path.relative_to(self.root)} is damaged (its bytes no longer match its name)")
+                for path in gone:
+                    problems.append(f"{what}: {path.relative_to(self.root)} is missing")
+                if repair and (bad or gone):
+                    for path in [*bad, record]:
+                        path.unlink(missing_ok=True)
+        return problems
 
     # --------------------------------------------------------------- partitions
     def point(self, asset: str, partition: str, artifact: Artifact) -> None:
         self._write_record(self._record_path("partitions", asset, _partition_path(partition)), artifact)
 
     def load(self, asset: str, partition: str) -> Artifact | None:
-        return self._read_record(self._record_path("partitions", asset, _partition_path(partition)))
+        """The artifact a partition points at; None when it has none. Raises
+        `DamagedArtifact` (naming the asset and partition) when its files are damaged."""
+        what = f"{asset} [{partition}]"
+        before = len(self.dropped)
+        artifact = self._read_record(self._record_path("partitions", asset, _partition_path(partition)), what)
+        if artifact is None and len(self.dropped) > before:
+            raise DamagedArtifact(self.dropped[-1])
+        return artifact
+
+    def has(self, asset: str, partition: str) -> bool:
+        """Whether a partition points at an artifact whose files are all there (cheap: no
+        hashing; damage is found when the files are read)."""
+        path = self._record_path("partitions", asset, _partition_path(partition))
+        try:
+            record = json.loads(path.read_text())
+            return all((self.root / relative).is_file() for relative in record["files"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return False
 
 
 def _partition_path(partition: str) -> str:

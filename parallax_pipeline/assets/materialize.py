@@ -26,11 +26,11 @@ def materialize_artifact(
     input really changed; the source fingerprint is recorded for the projects sensor.
     """
     store = artifacts.open()
-    artifact = store.cached(asset, recipe)
-    cache_hit = artifact is not None
-    if artifact is None:
-        artifact = store.put(asset, recipe, build)
-    return dg.Output(artifact, data_version=dg.DataVersion(recipe), metadata=describe(artifact, source, cache_hit))
+    artifact, cache_hit = store.get_or_build(asset, recipe, build)
+    metadata = describe(artifact, source, cache_hit)
+    if store.dropped:  # a damaged cached copy was found and replaced by this build
+        metadata["integrity"] = dg.MetadataValue.text("\n".join(store.dropped))
+    return dg.Output(artifact, data_version=dg.DataVersion(recipe), metadata=metadata)
 
 
 def describe(artifact: Artifact, source: str, cache_hit: bool) -> dict[str, dg.MetadataValue]:

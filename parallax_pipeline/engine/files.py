@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -45,11 +46,32 @@ class AtomicFile:
         self.tmp = temp_path(self.path)
 
     def commit(self) -> Path:
+        """Flush the temp file to disk, rename it onto the target, and flush the folder,
+        so after a power cut the target is the old file or the whole new one, never a
+        renamed empty file."""
+        with open(self.tmp, "rb") as handle:
+            os.fsync(handle.fileno())
         os.replace(self.tmp, self.path)
+        sync_folder(self.path.parent)
         return self.path
 
     def discard(self) -> None:
         self.tmp.unlink(missing_ok=True)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk; a no-op where folders cannot
+    be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on folders; the file itself was flushed
+    finally:
+        os.close(fd)
 
 
 @contextmanager
@@ -63,6 +85,38 @@ def atomic_output(path: Path) -> Iterator[Path]:
     except BaseException:
         output.discard()
         raise
+
+
+_TEMP_NAME = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]+(\.[^.]*)?$")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (a temp file's writer, say)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
+def sweep_temp_files(folder: Path) -> list[Path]:
+    """Remove the temp files (`temp_path` names) in ``folder`` whose writing process is
+    gone: what a killed process left behind. Files of live processes are kept."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match and entry.is_file() and not process_alive(int(match.group(1))):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
 
 
 def write_atomic(path: Path, data: bytes) -> None:

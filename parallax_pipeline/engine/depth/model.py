@@ -69,25 +69,44 @@ def select_device(preference: str = "auto") -> str:
 # --------------------------------------------------------------------------- model loading
 
 
-class DepthModelUnavailable(RuntimeError):
-    """The depth model cannot be loaded; the message says which, where, why and the ways out."""
+PROJECT_WAYS_OUT = (
+    "Point the model setting (PARALLAX_DEPTH_MODEL, or the depth_model resource's `model`) at a local folder "
+    "holding a saved model (model.save_pretrained(folder), ideally with the image processor saved there too).",
+    "Supply a depth map for the scene instead: depth/<scene>.png in the project, or `depth:` for the scene "
+    "in project.yaml.",
+)
+"""How a project gets past a missing model, in its own terms (the pipeline's settings)."""
+COMMAND_WAYS_OUT = (
+    "Give `--model` a local folder holding a saved model (model.save_pretrained(folder)).",
+    "Give `--depth-map FILE` (a 16-bit PNG or .npy disparity map, 1 = nearest) and no model is needed.",
+)
+"""The same for `parallax render`, in its options' terms."""
 
-    def __init__(self, model: str, device: str, reason: str):
-        self.model, self.device, self.reason = model, device, reason
-        super().__init__(
-            f"Depth model {model!r} could not be loaded on {device}: {reason}\n"
-            "Ways out:\n"
-            "  1. Point the model setting at a local folder holding a saved model "
-            "(model.save_pretrained(folder), ideally with the image processor saved there too).\n"
-            "  2. Pre-download it into the Hugging Face cache on a machine with network "
+
+class DepthModelUnavailable(RuntimeError):
+    """The depth model cannot be loaded; the message says which, where, why and the ways
+    out, in the terms of whoever asked (``ways_out``: a project or the render command)."""
+
+    def __init__(self, model: str, device: str, reason: str, ways_out: tuple[str, ...] = PROJECT_WAYS_OUT):
+        self.model, self.device, self.reason, self.ways_out = model, device, reason, tuple(ways_out)
+        steps = [
+            *self.ways_out[:1],
+            "Pre-download it into the Hugging Face cache on a machine with network "
             f"(e.g. `hf download {model if _is_hub_id(model) else '<hub id>'}`), "
-            "bring the cache along and run with HF_HUB_OFFLINE=1.\n"
-            "  3. Supply a depth map for the scene instead: depth/<scene>.png in the project, "
-            "or `depth:` for the scene in project.yaml."
+            "bring the cache along and run with HF_HUB_OFFLINE=1.",
+            *self.ways_out[1:],
+        ]
+        super().__init__(
+            f"Depth model {model!r} could not be loaded on {device}: {reason}\nWays out:\n"
+            + "\n".join(f"  {number}. {step}" for number, step in enumerate(steps, 1))
         )
 
+    def for_command(self, ways_out: tuple[str, ...]) -> DepthModelUnavailable:
+        """The same failure with the ways out another caller offers."""
+        return DepthModelUnavailable(self.model, self.device, self.reason, ways_out)
+
     def __reduce__(self):  # keep it picklable for multiprocess executors (args != __init__ args)
-        return (type(self), (self.model, self.device, self.reason))
+        return (type(self), (self.model, self.device, self.reason, self.ways_out))
 
 
 def _is_hub_id(model: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -13,15 +14,28 @@ from parallax_pipeline.engine.errors import MediaError
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
 
+IMAGE_SUFFIXES = (
+    ".png", ".jpg", ".jpeg", ".jfif", ".webp", ".bmp", ".tif", ".tiff",  # OpenCV
+    ".gif", ".apng", ".avif", ".tga", ".ppm", ".pgm", ".pbm", ".pnm", ".ico", ".jp2", ".j2k", ".qoi", ".psd",  # Pillow
+)
+"""Picture files the project reads: OpenCV's formats, and the still formats Pillow opens
+(of an animation, the first frame)."""
+MAX_PIXELS = 100_000_000
+"""The largest picture taken (100 megapixels; 8K is 33): a bigger one, or a file that
+claims to be bigger (a decompression bomb), is refused before it is decoded."""
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as uint8 RGB, HxWx3.
 
-    Decodes from bytes (so any path, unicode included, works). JPEGs are turned upright
-    by their EXIF orientation. Grayscale becomes three equal channels, 16-bit and float
-    images are scaled to 8 bits, and an alpha channel is composited over white.
+    Decodes from bytes (so any path, unicode included, works) with OpenCV, or with Pillow
+    for the formats OpenCV does not read (GIF and other `IMAGE_SUFFIXES`; an animation
+    gives its first frame). JPEGs are turned upright by their EXIF orientation.
+    Grayscale becomes three equal channels, 16-bit and float images are scaled to 8 bits,
+    and an alpha channel is composited over white.
 
-    Raises `MediaError` naming the file when it is missing, not a file, empty, unreadable
-    or not a decodable image.
+    Raises `MediaError` naming the file when it is missing, not a file, empty, unreadable,
+    larger than `MAX_PIXELS` or not a decodable image.
     """
     p = Path(path)
     if not p.exists():
@@ -34,20 +48,61 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise MediaError(f"{p}: cannot read image file ({exc.strerror or exc})") from exc
     if not data:
         raise MediaError(f"{p}: image file is empty")
+    _check_size(p, data)
     buf = np.frombuffer(data, np.uint8)
     # JPEG has no alpha: decode in colour so EXIF orientation is applied. Other formats
     # keep alpha and bit depth (IMREAD_UNCHANGED) and are converted below.
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH if data.startswith(_JPEG_MAGIC) else cv2.IMREAD_UNCHANGED
     try:
         img = cv2.imdecode(buf, flags)
-    except cv2.error as exc:
-        raise MediaError(f"{p}: cannot decode image ({str(exc).strip().splitlines()[-1]})") from exc
+    except cv2.error:
+        img = None
     if img is None or img.size == 0:
-        raise MediaError(f"{p}: cannot decode image (corrupt file or unsupported format)")
+        img = _decode_with_pillow(p, data)
     try:
         return _to_rgb8(img)
     except ValueError as exc:
         raise MediaError(f"{p}: {exc}") from exc
+
+
+def _check_size(path: Path, data: bytes) -> None:
+    """Refuse a picture whose header gives more than `MAX_PIXELS`, before decoding it."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as header:  # reads the header only
+            width, height = header.size
+    except Image.DecompressionBombError as exc:
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(claimed.group(1)) / 1e6:.0f} MP" if claimed else "too many pixels"
+        raise MediaError(
+            f"{path}: image claims {size}; the largest picture Parallax Studio takes is "
+            f"{MAX_PIXELS / 1e6:.0f} MP: scale it down"
+        ) from exc
+    except Exception:  # noqa: BLE001 - not Pillow's format: OpenCV decides below
+        return
+    if width * height > MAX_PIXELS:
+        raise MediaError(
+            f"{path}: image is {width}x{height} pixels ({width * height / 1e6:.0f} MP); "
+            f"the largest picture Parallax Studio takes is {MAX_PIXELS / 1e6:.0f} MP: scale it down"
+        )
+
+
+def _decode_with_pillow(path: Path, data: bytes) -> np.ndarray:
+    """Decode what OpenCV cannot with Pillow: RGB or RGBA as OpenCV's BGR(A) order."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            picture.seek(0)  # an animation: its first frame
+            rgba = np.asarray(picture.convert("RGBA"))
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise MediaError(f"{path}: cannot decode image (corrupt file or unsupported format)") from exc
+    return np.ascontiguousarray(rgba[:, :, [2, 1, 0, 3]])
 
 
 def _to_uint8(img: np.ndarray) -> np.ndarray:

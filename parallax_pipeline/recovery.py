@@ -1,0 +1,107 @@
+"""Runs orphaned by a crash: found, marked failed, their pool slots freed.
+
+With the default run launcher a run whose process is killed stays STARTED for ever and
+keeps the concurrency-pool slots of its steps, so with ``gpu`` limited to one slot every
+later depth step would wait for ever. Dagster's run monitoring cannot see such a run.
+Runs that `parallax run` executes carry the process that runs them in their tags
+(`process_tags`); `recover` checks those processes and fails the runs whose process is
+gone, frees the slots of every run that has ended, and retires the dead run's run key so
+the next `parallax run`, sensor tick or automation tick requests the work again.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from parallax_pipeline.engine.files import process_alive
+
+PID_TAG = "parallax/pid"
+HOST_TAG = "parallax/host"
+STARTED_TAG = "parallax/process_started"
+RUN_KEY_TAG = "dagster/run_key"
+
+_IN_PROGRESS = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+_ENDED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+def _process_start(pid: int) -> str:
+    """When a process started (clock ticks since boot, from /proc), so a reused pid is not
+    taken for the process that died; empty where /proc is not there."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def process_tags() -> dict[str, str]:
+    """Tags naming this process, for the runs it executes."""
+    pid = os.getpid()
+    return {PID_TAG: str(pid), HOST_TAG: socket.gethostname(), STARTED_TAG: _process_start(pid)}
+
+
+def run_process_alive(run: dg.DagsterRun) -> bool | None:
+    """Whether the process a run names in its tags still runs; None when the run names
+    none or another machine's (nothing can be said from here)."""
+    tags = run.tags
+    if PID_TAG not in tags or tags.get(HOST_TAG) != socket.gethostname():
+        return None
+    pid = int(tags[PID_TAG])
+    if not process_alive(pid):
+        return False
+    started = tags.get(STARTED_TAG, "")
+    return not started or _process_start(pid) == started
+
+
+@dataclass
+class Recovery:
+    failed_runs: list[str] = field(default_factory=list)
+    """Runs marked failed because their process is gone."""
+    freed_runs: list[str] = field(default_factory=list)
+    """Runs whose pool slots were freed (they had ended, or their process was gone)."""
+
+    def messages(self) -> list[str]:
+        return [f"run {run_id} was orphaned (its process is gone): marked failed" for run_id in self.failed_runs] + [
+            f"run {run_id} had ended but held pool slots: freed" for run_id in self.freed_runs
+            if run_id not in self.failed_runs
+        ]
+
+
+def recover(instance: dg.DagsterInstance) -> Recovery:
+    """Fail the in-progress runs whose process is gone and free every pool slot held by
+    a run that is no longer running."""
+    found = Recovery()
+    for run in instance.get_runs(dg.RunsFilter(statuses=_IN_PROGRESS)):
+        if run_process_alive(run) is False:
+            instance.report_run_failed(run, message=f"Parallax Studio: the process running {run.run_id} is gone")
+            key = run.tags.get(RUN_KEY_TAG)
+            if key:  # let the same work be requested again
+                instance.add_run_tags(run.run_id, {RUN_KEY_TAG: f"{key}#orphaned:{run.run_id[:8]}"})
+            found.failed_runs.append(run.run_id)
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return found
+    holders = set()
+    for pool in storage.get_concurrency_keys():
+        info = storage.get_concurrency_info(pool)
+        holders |= {slot.run_id for slot in info.claimed_slots} | {step.run_id for step in info.pending_steps}
+    for run_id in sorted(holders):
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.status in _ENDED:
+            storage.free_concurrency_slots_for_run(run_id)
+            found.freed_runs.append(run_id)
+    return found
+
+
+def pool_holders(instance: dg.DagsterInstance, pool: str) -> list[dg.DagsterRun]:
+    """The runs holding slots of ``pool`` now."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    info = storage.get_concurrency_info(pool)
+    runs = (instance.get_run_by_id(run_id) for run_id in sorted({slot.run_id for slot in info.claimed_slots}))
+    return [run for run in runs if run is not None]
