@@ -9,9 +9,13 @@ nightly schedule does the same and also requests project assets that are still m
 """
 
 
+import dataclasses
 import hashlib
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
@@ -39,6 +43,8 @@ class Plan:
     """Files a project holds but does not use, and why."""
     notes_by_project: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
     """Project -> (its problems, its warnings)."""
+    scenes_by_project: dict[str, list[str]] = field(default_factory=dict)
+    """Project -> the scene ids it uses (what keeps a scene partition registered)."""
 
     def partition_requests(self) -> list:
         requests = []
@@ -147,9 +153,15 @@ def plan_changes(
     store: ContentStore | None = None,
     include_missing: bool = False,
     run_key_prefix: str = "",
+    only: set[str] | None = None,
+    remembered: Mapping[str, list[str]] | None = None,
 ) -> Plan:
     """Compare the projects folder with what the instance has recorded (and, given the
-    store, with the artifacts it still holds)."""
+    store, with the artifacts it still holds).
+
+    ``only`` limits the comparison to those projects (the sensor's idle ticks: what
+    changed); the others keep the scenes ``remembered`` for them, so their partitions
+    stay registered."""
     plan = Plan()
     planner = _Planner(instance, store, depth_model, include_missing, run_key_prefix)
     known_projects = set(instance.get_dynamic_partitions(partitions.projects.name))
@@ -157,12 +169,17 @@ def plan_changes(
     folders = {folder.name: folder for folder in library.project_folders()}
     scenes_in_use: set[str] = set()
     for name in sorted(folders):
+        if only is not None and name not in only and name in (remembered or {}):
+            plan.scenes_by_project[name] = list(remembered[name])
+            scenes_in_use |= set(remembered[name])
+            continue
         try:
             spec = library.load(name)
         except (ProjectError, OSError) as error:
             # One broken project must not stop the others; its scenes stay registered.
             plan.problems.append(str(error))
             plan.notes_by_project[name] = ([str(error)], [])
+            plan.scenes_by_project[name] = sorted(known_scenes)
             scenes_in_use |= known_scenes
             continue
         warnings = [f"{spec.root}: {warning}" for warning in spec.warnings]
@@ -170,6 +187,7 @@ def plan_changes(
         plan.notes_by_project[name] = ([], warnings)
         if name not in known_projects:
             plan.new_projects.append(name)
+        plan.scenes_by_project[name] = [scene.id for scene in spec.scenes]
         for scene in spec.scenes:
             scenes_in_use.add(scene.id)
             if scene.id not in known_scenes and scene.id not in plan.new_scenes:
@@ -196,19 +214,41 @@ ASSET_JOB = "__ASSET_JOB"
 def projects_sensor(
     context: dg.SensorEvaluationContext, projects: ProjectLibrary, depth_model: DepthModel, artifacts: ArtifactStore
 ):
-    for message in recover(context.instance).messages():
+    memory = SensorMemory.load(context.cursor)
+    recovered = recover(context.instance)
+    for message in recovered.messages():
         context.log.warning(message)
-    plan = plan_changes(projects, context.instance, depth_model.model, store=artifacts.open())
+    folders = {folder.name: folder for folder in projects.project_folders()}
+    states = {name: folder_state(folder) for name, folder in folders.items()}
+    touched, after = _touched_projects(context.instance, memory.after, recovered.failed_runs)
+    # An idle tick compares only what changed: a project whose files and recorded
+    # materializations are as the last tick saw them has nothing new to request.
+    changed = {name for name, state in states.items() if memory.folders.get(name) != state} | touched
+    plan = plan_changes(
+        projects,
+        context.instance,
+        depth_model.model,
+        store=artifacts.open(),
+        only=changed if memory.folders else None,
+        remembered=memory.scenes,
+    )
     for problem in plan.problems:
         context.log.error(problem)
     for warning in plan.warnings:
         context.log.warning(warning)
-    observations, cursor = _problem_observations(plan, context.instance, context.cursor)
+    compared = changed if memory.folders else None
+    notes = {name: digest for name, digest in memory.notes.items() if name in folders and name not in changed}
+    problems = {name: texts for name, texts in memory.problems.items() if name in folders and name not in changed}
+    problems.update({name: found for name, (found, _) in plan.notes_by_project.items() if found})
+    observations = _problem_observations(plan, context.instance, memory.notes, notes, compared)
+    cursor = SensorMemory(states, plan.scenes_by_project, notes, problems, after).dump()
     partition_requests = plan.partition_requests()
     if not plan.run_requests and not partition_requests and not observations:
-        summary = "projects are up to date"
-        if plan.problems:
-            summary = f"{len(plan.problems)} project(s) cannot be rendered:\n" + "\n".join(plan.problems)
+        summary = f"projects are up to date ({len(changed)} of {len(folders)} compared)"
+        if problems:
+            texts = [text for name in sorted(problems) for text in problems[name]]
+            summary = f"{len(problems)} project(s) cannot be rendered:\n" + "\n".join(texts)
+        context.update_cursor(cursor)  # a skipped tick still remembers what it saw
         return dg.SkipReason(summary)
     return dg.SensorResult(
         run_requests=plan.run_requests,
@@ -218,6 +258,79 @@ def projects_sensor(
     )
 
 
+@dataclass
+class SensorMemory:
+    """What the projects sensor saw at its last tick, kept in its cursor."""
+
+    folders: dict[str, str] = field(default_factory=dict)
+    """Project -> `folder_state` of its folder."""
+    scenes: dict[str, list[str]] = field(default_factory=dict)
+    """Project -> its scene ids."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """Project -> digest of its problems and warnings as last shown in the UI."""
+    problems: dict[str, list[str]] = field(default_factory=dict)
+    """Project -> why it cannot be rendered (projects that can are absent)."""
+    after: int = 0
+    """The newest materialization storage id seen."""
+
+    @classmethod
+    def load(cls, cursor: str | None) -> "SensorMemory":
+        try:
+            return cls(**json.loads(cursor)) if cursor else cls()
+        except (TypeError, ValueError):
+            return cls()  # a cursor of an earlier version: start afresh
+
+    def dump(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+def folder_state(folder: Path) -> str:
+    """A digest of a project folder's files (names, sizes, modification times): it
+    changes when any file is added, removed, replaced or edited (links followed)."""
+    entries = []
+    for parent, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = os.path.join(parent, name)
+            try:
+                stat = os.stat(path)
+            except OSError:
+                entries.append((path, -1, -1))
+                continue
+            entries.append((path, stat.st_size, stat.st_mtime_ns))
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:20]
+
+
+_ASSETS = ("depth_map", "parallax_clip", "composed_video", "mixed_audio", "final_video")
+
+
+def _touched_projects(instance: dg.DagsterInstance, after: int, failed_runs: list[str]) -> tuple[set[str], int]:
+    """Projects with a materialization newer than ``after`` (or a run recovery just
+    failed), and the newest storage id seen."""
+    touched, newest = set(), after
+    for asset in _ASSETS:
+        records_filter = dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), after_storage_id=after or None)
+        if not after:  # the first tick compares every project: only the newest id is needed
+            latest = instance.fetch_materializations(records_filter, limit=1, ascending=False).records
+            newest = max([newest] + [record.storage_id for record in latest])
+            continue
+        page = None
+        while page is None or page.has_more:
+            page = instance.fetch_materializations(
+                records_filter, limit=1000, cursor=page.cursor if page else None, ascending=True
+            )
+            for record in page.records:
+                newest = max(newest, record.storage_id)
+                if record.partition_key:
+                    touched.add(record.partition_key.split("|")[0])
+    for run_id in failed_runs:
+        run = instance.get_run_by_id(run_id)
+        partition = run.tags.get("dagster/partition", "") if run else ""
+        if partition:
+            touched.add(partition.split("|")[0])
+    return touched, newest
+
+
 def _notes_digest(notes: tuple[list[str], list[str]]) -> str:
     return hashlib.sha256(json.dumps(notes).encode()).hexdigest()[:16]
 
@@ -225,14 +338,18 @@ def _notes_digest(notes: tuple[list[str], list[str]]) -> str:
 _CLEAN = _notes_digest(([], []))
 
 
-def _problem_observations(plan: Plan, instance: dg.DagsterInstance, cursor: str | None):
+def _problem_observations(
+    plan: Plan, instance: dg.DagsterInstance, seen: Mapping[str, str], now: dict[str, str], compared: set[str] | None
+) -> list[dg.AssetObservation]:
     """Observations on each project's `final_video` that say what is wrong with the
     project (or that it is fine again), made only when that changed since the last tick,
-    so the UI shows the problem on the asset the user looks at."""
-    seen = json.loads(cursor) if cursor else {}
+    so the UI shows the problem on the asset the user looks at. ``now`` receives the
+    digests of what was compared this tick."""
     known = set(instance.get_dynamic_partitions(partitions.projects.name))
-    now, events = {}, []
+    events = []
     for name in sorted(known):
+        if compared is not None and name not in compared:
+            continue
         notes = plan.notes_by_project.get(name, ([], []))
         now[name] = _notes_digest(notes)
         if seen.get(name, _CLEAN) == now[name]:
@@ -249,7 +366,7 @@ def _problem_observations(plan: Plan, instance: dg.DagsterInstance, cursor: str 
                 },
             )
         )
-    return events, json.dumps(now, sort_keys=True)
+    return events
 
 
 @dg.schedule(

@@ -7,7 +7,7 @@ import datetime
 import dagster as dg
 
 from parallax_pipeline.runner import settle
-from tests.conftest import add_scene, write_small_project
+from tests.conftest import DEMO, add_scene, write_small_project
 
 
 def evaluate(studio, defs):
@@ -99,3 +99,34 @@ def test_nightly_rescan_completes_missing_project_assets(studio):
     ) as context:
         requests = schedule(context)
     assert [(r.asset_selection, r.partition_key) for r in requests] == [([dg.AssetKey("final_video")], "trip")]
+
+
+def _tick(studio, defs, cursor):
+    sensor = defs.resolve_sensor_def("projects_sensor")
+    with dg.build_sensor_context(
+        instance=studio.instance, definitions=defs, resources=defs.resources, cursor=cursor
+    ) as context:
+        result = sensor(context)
+        return result, context.cursor if isinstance(result, dg.SkipReason) else result.cursor
+
+
+def test_an_idle_tick_compares_only_what_changed(studio):
+    for name in ("trip", "walk", "tour"):
+        write_small_project(studio.projects / name, ["alpha"])
+    defs = studio.defs()
+    assert settle(defs, studio.instance).up_to_date
+    first, cursor = _tick(studio, defs, None)
+    assert isinstance(first, dg.SkipReason) and "3 of 3 compared" in first.skip_message
+    idle, cursor = _tick(studio, defs, cursor)
+    assert isinstance(idle, dg.SkipReason) and "0 of 3 compared" in idle.skip_message
+
+    image = next((studio.projects / "walk" / "images").glob("alpha.*"))
+    image.write_bytes(next((DEMO / "images").glob("04-coast.*")).read_bytes())
+    changed, cursor = _tick(studio, defs, cursor)
+    assert _requests(changed) == {(frozenset({"depth_map", "parallax_clip"}), "walk|alpha")}
+    assert settle(defs, studio.instance).succeeded
+    # the runs' new materializations bring only that project back to the comparison
+    after, cursor = _tick(studio, defs, cursor)
+    assert isinstance(after, dg.SkipReason) and "1 of 3 compared" in after.skip_message
+    idle, _ = _tick(studio, defs, cursor)
+    assert "0 of 3 compared" in idle.skip_message
