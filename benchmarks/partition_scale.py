@@ -31,8 +31,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from parallax_pipeline.definitions import build_definitions  # noqa: E402  (first: it quiets Dagster's beta notices)
 from parallax_pipeline import partitions  # noqa: E402, I001
+from parallax_pipeline.definitions import build_definitions  # noqa: E402  (first: it quiets Dagster's beta notices)
 
 
 def make_projects(root: Path, count: int, scenes: int) -> None:

@@ -185,13 +185,35 @@ def _describe(error: ValidationError, path: Path) -> str:
     return "\n".join(problems)
 
 
+MAX_PROJECT_FILE_BYTES = 1024 * 1024
+"""A project.yaml is a page of settings; anything much larger is not one."""
+
+
+class _ProjectLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: a project file needs none, and a few nested
+    aliases (a "billion laughs" file) expand to more values than memory holds."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"aliases (*{event.anchor}) are not allowed in a project file, line {event.start_mark.line + 1}")
+        return super().compose_node(parent, index)
+
+
 def read_project_file(root: Path) -> ProjectFile:
+    """project.yaml validated into a `ProjectFile` (defaults when there is none); every
+    problem is a ProjectError naming the file, the field and the reason."""
     path = root / PROJECT_FILE
     if not path.exists():
         return ProjectFile()
+    if path.stat().st_size > MAX_PROJECT_FILE_BYTES:
+        raise ProjectError(f"{path}: {path.stat().st_size:,} bytes; a project file is at most {MAX_PROJECT_FILE_BYTES:,}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark from some editors is fine
+        raw = yaml.load(text, Loader=_ProjectLoader)  # noqa: S506 - a SafeLoader without aliases
+    except UnicodeDecodeError as exc:
+        raise ProjectError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+    except yaml.YAMLError as exc:
         raise ProjectError(f"{path}: not valid YAML: {exc}") from exc
     if raw is None:
         raw = {}

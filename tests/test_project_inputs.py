@@ -172,3 +172,27 @@ def test_render_command_without_a_model_names_its_own_options(tmp_path):
     assert result.returncode == 2
     assert "--depth-map" in result.stderr and "--model" in result.stderr
     assert "project.yaml" not in result.stderr and "depth/<scene>" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "name,content,expected",
+    [
+        ("bom", "\ufefftitle: Caf\u00e9\n".encode("utf-8"), None),
+        ("utf16", "title: x\n".encode("utf-16"), "not UTF-8 text"),
+        ("latin1", "title: Caf\u00e9\n".encode("latin-1"), "not UTF-8 text"),
+        ("laughs", b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b]\n", "aliases"),
+        ("tabs", b"output:\n\tfps: 24\n", "not valid YAML"),
+        ("list", b"- just\n- a list\n", "expected a mapping"),
+        ("huge", b"title: " + b"x" * (2 * 1024 * 1024) + b"\n", "at most"),
+        ("unknown-field", b"colour: red\n", "colour"),
+    ],
+)
+def test_awkward_project_files_are_refused_in_our_words(tmp_path, name, content, expected):
+    project = write_small_project(tmp_path / name, ["alpha"])
+    (project / "project.yaml").write_bytes(content)
+    if expected is None:
+        assert load_project(project).title == "Caf\u00e9"
+        return
+    with pytest.raises(ProjectError) as error:
+        load_project(project)
+    assert str(project / "project.yaml") in str(error.value) and expected in str(error.value)
