@@ -1,6 +1,7 @@
 """Project assets: the composed picture, the mixed soundtrack and the final deliverable."""
 
 import math
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -72,6 +73,7 @@ def composed_video(
     settings = spec.output.video_settings()
 
     def build(folder):
+        started = time.perf_counter()
         out = folder / "video.mp4"
         total = spec.total_frames
         cache = programme.SegmentCache(artifacts.open().root / SEGMENT_FOLDER)
@@ -113,6 +115,7 @@ def composed_video(
             "transitions": ", ".join(f"{count}× {label}" for label, count in sorted(transitions.items())) or "none",
             "frames_encoded": report.frames_encoded,
             "frames_stream_copied": report.frames - report.frames_encoded,
+            "seconds": round(time.perf_counter() - started, 3),
             "pieces_reused": report.pieces - report.pieces_encoded,
             "pieces_encoded": report.pieces_encoded,
             "preview": previews.markdown_image(read_frame(out, poster_frame(spec.timeline())), "poster frame"),

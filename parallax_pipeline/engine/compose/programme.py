@@ -26,6 +26,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,11 @@ from parallax_pipeline.engine.video.codec import VideoSettings, encode_frames, p
 from parallax_pipeline.engine.video.concat import concat_videos
 from parallax_pipeline.engine.video.lossless import read_lossless
 from parallax_pipeline.engine.video.parts import SceneParts
+
+TRANSITION_WORKERS = 2
+"""Transitions encoded at once. A transition is a short segment: alone, x264's threads
+idle while its pipeline fills and drains and while the next frame is blended; two at a
+time keep the cores busy (PyAV, x264 and OpenCV release the GIL)."""
 
 SEGMENT_FORMAT = "2"
 """Bump when a transition segment's bytes for the same key would change (blend maths, encoder use).
@@ -158,25 +164,37 @@ def _check_parts(place: timeline.Placement, scene: SceneParts, settings: VideoSe
 
 
 def _compose(pieces, scenes, transitions, out_path, settings, cache, on_progress) -> CompositionReport:
-    segments, encoded, frames_encoded, done = [], 0, 0, 0
-    for piece in pieces:
-        if not piece.transition:
-            segment = scenes[piece.scene].solo
-        else:
+    segments: list[Path | Future] = []
+    encoded = frames_encoded = 0
+    with ThreadPoolExecutor(TRANSITION_WORKERS, thread_name_prefix="transition") as pool:
+        for piece in pieces:
+            if not piece.transition:
+                segments.append(scenes[piece.scene].solo)
+                continue
             key = _transition_key(piece, scenes, transitions, settings)
             segment = cache.get(key)
             if segment is None:
                 segment = cache.path(key)
                 segment.parent.mkdir(parents=True, exist_ok=True)
-                encode_frames(_transition_frames(piece, scenes, transitions, settings), segment, settings)
+                frames = _transition_frames(piece, scenes, transitions, settings)
+                segment = pool.submit(_encode, frames, segment, settings)
                 encoded += 1
                 frames_encoded += piece.frames
-        segments.append(segment)
-        done += piece.frames
-        if on_progress:
-            on_progress(done)
+            segments.append(segment)
+        done = 0
+        for index, (piece, segment) in enumerate(zip(pieces, segments)):
+            if isinstance(segment, Future):
+                segments[index] = segment.result()
+            done += piece.frames
+            if on_progress:
+                on_progress(done)
     frames = concat_videos(segments, out_path, settings.fps)
     return CompositionReport(frames, len(pieces), encoded, frames_encoded)
+
+
+def _encode(frames: Iterator[np.ndarray], path: Path, settings: VideoSettings) -> Path:
+    encode_frames(frames, path, settings)
+    return path
 
 
 def _transition_frames(

@@ -169,7 +169,8 @@ def render_scene(
     """As `render_clip`, for a scene of a programme: its ``parts.frames`` frames go to
     ``parts``, the ones it shows alone encoded as an H.264 segment, the ones shared with
     its neighbours' transitions kept lossless (see `video.parts`). Each frame is rendered
-    once and only the solo frames are encoded."""
+    once and only the solo frames are encoded; the shared ones are made among the solo
+    ones (`SceneParts.making_order`) so that keeping them overlaps the encoder's work."""
     started = time.perf_counter()
     frames = parts.frames
     size = (settings.width, settings.height)
@@ -178,23 +179,29 @@ def render_scene(
     poster_at = frames // 2 if poster_index is None else min(max(0, poster_index), frames - 1)
     kept: dict[str, np.ndarray] = {}
 
-    def make(index: int) -> av.VideoFrame | np.ndarray:
+    order = parts.making_order()
+
+    def make(position: int) -> av.VideoFrame | None:
         # rendered and converted to the encoder's picture in the worker: the colour
-        # conversion runs beside the encoder instead of between its frames
+        # conversion runs beside the encoder instead of between its frames; a frame a
+        # transition shares is copied into its lossless file here too
+        index = order[position]
         frame = stream.frame_rgba(index)
         if index == poster_at:
             kept["poster"] = np.ascontiguousarray(frame[:, :, :3])
         if parts.encoded(index):
             return to_picture(frame)
-        return frame[:, :, :3].copy()  # kept exactly, for a transition
+        writer.keep(index, frame)
+        return None
 
     # the torch renderer keeps the GPU busy from one thread
     workers = RENDER_WORKERS if isinstance(stream.renderer, renderer.ClipRenderer) else 1
     with opencv_threads(1), ScenePartsWriter(parts, settings) as writer:
-        for frame in render_ahead(make, frames, workers):
-            writer.write(frame)
+        for done, picture in enumerate(render_ahead(make, frames, workers), 1):
+            if picture is not None:
+                writer.encode(picture)
             if on_progress is not None:
-                on_progress(writer.frames_written, frames)
+                on_progress(done, frames)
     return ClipReport(
         frames=writer.frames_written,
         poster=kept.get("poster"),

@@ -22,11 +22,13 @@ from parallax_pipeline.engine.files import AtomicFile, check_input_file
 
 
 class LosslessWriter:
-    """Write ``count`` RGB frames of ``width`` × ``height`` to ``path``, one at a time.
+    """Write ``count`` RGB frames of ``width`` × ``height`` to ``path``.
 
     Use as a context manager; the file appears under its name only when every frame was
     written (`files.AtomicFile`), and an exception leaves nothing behind. Frames may be
-    RGB or RGBA (alpha dropped) and strided.
+    RGB or RGBA (alpha dropped) and strided. `write` appends the next frame; `put` fills
+    a frame by its position, in any order and from several threads at once (each copy
+    goes straight into the file's pages).
     """
 
     def __init__(self, path: Path, count: int, width: int, height: int):
@@ -34,27 +36,36 @@ class LosslessWriter:
             raise ValueError(f"{path}: a lossless frame file needs at least one frame, got {count}")
         self.path = Path(path)
         self.shape = (count, height, width, 3)
-        self.frames_written = 0
+        self._filled = np.zeros(count, bool)
         self._output = AtomicFile(self.path)
         self._frames: np.memmap | None = None
+
+    @property
+    def frames_written(self) -> int:
+        return int(self._filled.sum())
 
     def __enter__(self) -> LosslessWriter:
         self._frames = np.lib.format.open_memmap(self._output.tmp, mode="w+", dtype=np.uint8, shape=self.shape)
         return self
 
     def write(self, frame: np.ndarray) -> None:
+        """Append ``frame`` after the frames written so far."""
+        self.put(self.frames_written, frame)
+
+    def put(self, position: int, frame: np.ndarray) -> None:
+        """Frame ``position`` (0 … count − 1) of the file."""
         if self._frames is None:
-            raise RuntimeError("LosslessWriter.write() outside its `with` block")
-        if self.frames_written == self.shape[0]:
-            raise ValueError(f"{self.path}: more than the {self.shape[0]} frames it was opened for")
+            raise RuntimeError("LosslessWriter used outside its `with` block")
+        if not 0 <= position < self.shape[0]:
+            raise ValueError(f"{self.path}: frame {position} is outside the {self.shape[0]} frames it was opened for")
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[:2] != self.shape[1:3] or frame.shape[2] not in (3, 4):
             raise ValueError(f"{self.path}: frame {frame.shape} {frame.dtype} is not uint8 RGB(A) of {self.shape[1:3]}")
-        self._frames[self.frames_written] = frame[:, :, :3]
-        self.frames_written += 1
+        self._frames[position] = frame[:, :, :3]
+        self._filled[position] = True
 
     def __exit__(self, exc_type, exc, tb) -> None:
         frames, self._frames = self._frames, None
-        complete = exc is None and self.frames_written == self.shape[0]
+        complete = exc is None and self._filled.all()
         if complete:
             frames.flush()
         del frames  # unmapped before the file is renamed or deleted

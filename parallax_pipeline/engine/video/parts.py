@@ -87,19 +87,32 @@ class SceneParts:
         """Whether frame ``index`` goes to the H.264 segment (else it is kept lossless)."""
         return self.overlap_in <= index < self.frames - self.overlap_out
 
+    def making_order(self) -> list[int]:
+        """The frame indices in the order to make them: the solo frames in order (the
+        encoder needs them so), the shared ones spread evenly among them. Made first or
+        last, the shared frames would be kept while the encoder has nothing to do; spread,
+        keeping them uses the time the encoder leaves free."""
+        solo = range(self.overlap_in, self.frames - self.overlap_out)
+        shared = [*range(self.overlap_in), *range(self.frames - self.overlap_out, self.frames)]
+        spread = [((i + 0.5) / len(solo), 1, index) for i, index in enumerate(solo)]
+        spread += [((j + 0.5) / len(shared), 0, index) for j, index in enumerate(shared)]
+        return [index for *_, index in sorted(spread)]
+
 
 class ScenePartsWriter:
-    """Write a scene's frames, in order, into its `SceneParts` files.
+    """Write a scene's frames into its `SceneParts` files.
 
     Use as a context manager; each file is written atomically, and all are removed if
-    the block fails. `write` takes a uint8 RGB(A) array, or for an `encoded` frame also a
-    picture `yuv.to_picture` made already (in another thread, say).
+    the block fails or a frame is missing. `write` takes the frames in order; a renderer
+    that makes them out of order (`SceneParts.making_order`) hands the solo frames to
+    `encode`, in order, and the shared ones to `keep`, in any order and from any thread.
+    Frames are uint8 RGB(A) arrays; `encode` also takes a picture `yuv.to_picture` made
+    already (in another thread, say).
     """
 
     def __init__(self, parts: SceneParts, settings: VideoSettings):
         self.parts = parts
         self.settings = settings
-        self.frames_written = 0
         self._stack = ExitStack()
         self._head = self._solo = self._tail = None
 
@@ -115,17 +128,36 @@ class ScenePartsWriter:
             self._stack = opening.pop_all()
         return self
 
-    def write(self, frame: np.ndarray | av.VideoFrame) -> None:
-        index, p = self.frames_written, self.parts
-        if index >= p.frames:
-            raise ValueError(f"the scene has {p.frames} frames; frame {index} is one too many")
-        if index < p.overlap_in:
-            self._head.write(frame)
-        elif p.encoded(index):
-            self._solo.write(frame)
+    @property
+    def frames_written(self) -> int:
+        return sum(writer.frames_written for writer in (self._head, self._solo, self._tail) if writer is not None)
+
+    def write(self, frame: np.ndarray) -> None:
+        """The next frame of the scene, in order."""
+        index = self.frames_written
+        if index >= self.parts.frames:
+            raise ValueError(f"the scene has {self.parts.frames} frames; frame {index} is one too many")
+        if self.parts.encoded(index):
+            self.encode(frame)
         else:
-            self._tail.write(frame)
-        self.frames_written += 1
+            self.keep(index, frame)
+
+    def encode(self, frame: np.ndarray | av.VideoFrame) -> None:
+        """The next solo frame."""
+        if self._solo is None or self._solo.frames_written == self.parts.solo_frames:
+            raise ValueError(f"the scene shows {self.parts.solo_frames} frames alone; one more was given")
+        self._solo.write(frame)
+
+    def keep(self, index: int, frame: np.ndarray) -> None:
+        """Shared frame ``index`` of the scene (in its head or its tail), kept exactly."""
+        p = self.parts
+        if 0 <= index < p.overlap_in:
+            self._head.put(index, frame)
+        elif p.frames - p.overlap_out <= index < p.frames:
+            self._tail.put(index - (p.frames - p.overlap_out), frame)
+        else:
+            raise ValueError(f"frame {index} of the scene is not shared with a neighbour (frames {p.overlap_in} "
+                             f"to {p.frames - p.overlap_out - 1} are shown alone)")
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc is None and self.frames_written != self.parts.frames:

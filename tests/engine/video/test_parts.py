@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -84,3 +87,30 @@ def test_lossless_files_check_what_they_hold(tmp_path):
     np.save(tmp_path / "floats.npy", np.zeros((1, 36, 64, 3), np.float32))
     with pytest.raises(MediaError, match=r"floats\.npy: holds float32"):
         read_lossless(tmp_path / "floats.npy", 64, 36)
+
+
+def test_shared_frames_are_made_among_the_solo_ones():
+    parts = SceneParts.in_folder(Path("scene"), 20, 3, 4)
+    order = parts.making_order()
+    assert sorted(order) == list(range(20))
+    assert [i for i in order if parts.encoded(i)] == list(range(3, 16))  # the encoder's order
+    shared_at = [position for position, i in enumerate(order) if not parts.encoded(i)]
+    assert min(b - a for a, b in zip(shared_at, shared_at[1:])) >= 2  # never two in a row
+    assert SceneParts.in_folder(Path("scene"), 6, 3, 3).making_order() == list(range(6))
+
+
+def test_shared_frames_may_be_kept_out_of_order_from_several_threads(tmp_path):
+    frames = noise_frames(12, seed=3)
+    parts = SceneParts.in_folder(tmp_path, 12, 4, 4)
+    with ScenePartsWriter(parts, SETTINGS) as writer, ThreadPoolExecutor(3) as pool:
+        shared = [i for i in range(12) if not parts.encoded(i)]
+        done = [pool.submit(writer.keep, i, frames[i]) for i in reversed(shared)]
+        for i in range(4, 8):
+            writer.encode(frames[i])
+        for future in done:
+            future.result()
+        with pytest.raises(ValueError, match="frame 5 of the scene is not shared"):
+            writer.keep(5, frames[5])
+    assert np.array_equal(read_lossless(parts.head, 64, 36), np.stack(frames[:4]))
+    assert np.array_equal(read_lossless(parts.tail, 64, 36), np.stack(frames[8:]))
+    assert probe(parts.solo).frames == 4
