@@ -44,8 +44,9 @@ from parallax_pipeline.engine.video.parts import SceneParts
 
 TRANSITION_WORKERS = 2
 """Transitions encoded at once. A transition is a short segment: alone, x264's threads
-idle while its pipeline fills and drains and while the next frame is blended; two at a
-time keep the cores busy (PyAV, x264 and OpenCV release the GIL)."""
+idle while its pipeline fills and drains and while the next frame is blended; with two
+at a time one fills those gaps (x264 works in its own threads, OpenCV's blends release
+the GIL)."""
 
 SEGMENT_FORMAT = "2"
 """Bump when a transition segment's bytes for the same key would change (blend maths, encoder use).
