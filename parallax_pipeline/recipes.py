@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from parallax_pipeline.engine.compose.timeline import Placement
 from parallax_pipeline.engine.files import file_digest
 from parallax_pipeline.spec import ProjectSpec, Scene
 
@@ -24,8 +25,8 @@ SOURCE_FINGERPRINT = "source_fingerprint"
 # Bump an asset's version when its output for the same inputs changes.
 CODE_VERSIONS = {
     "depth_map": "3",  # 3: a supplied map smaller than its picture is guided-upsampled
-    "parallax_clip": "2",
-    "composed_video": "2",  # 2: transitions, segment-cached incremental composition
+    "parallax_clip": "3",  # 3: split into lossless head and tail and an H.264 solo segment
+    "composed_video": "3",  # 3: solo segments stream-copied, transitions blended from lossless frames
     "mixed_audio": "2",  # 2: loudness-matched stems, ducking, fades, mastering to a target
     "final_video": "2",  # 2: true peak checked on the encoded file, loudness measured
 }
@@ -59,7 +60,15 @@ def depth_map_source(scene: Scene, model: str) -> str:
     )
 
 
+def placement(spec: ProjectSpec, scene: Scene) -> Placement:
+    """Where ``scene`` sits on its project's timeline."""
+    return spec.timeline()[spec.scenes.index(scene)]
+
+
 def parallax_clip_source(spec: ProjectSpec, scene: Scene) -> str:
+    # The overlaps decide which frames are encoded and which are kept for transitions: a
+    # neighbour's transition length re-splits the clip, its type or direction does not.
+    place = placement(spec, scene)
     return digest(
         "parallax_clip",
         CODE_VERSIONS["parallax_clip"],
@@ -67,6 +76,7 @@ def parallax_clip_source(spec: ProjectSpec, scene: Scene) -> str:
         scene.motion.model_dump(),
         spec.scene_frames(scene),
         spec.output.model_dump(),
+        [place.overlap_in, place.overlap_out],
     )
 
 

@@ -1,6 +1,7 @@
 """Project assets: the composed picture, the mixed soundtrack and the final deliverable."""
 
 import math
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -17,11 +18,12 @@ from parallax_pipeline.engine.audio.preview import mix_picture
 from parallax_pipeline.engine.compose import programme
 from parallax_pipeline.engine.compose.timeline import poster_frame
 from parallax_pipeline.engine.video.codec import read_frame
+from parallax_pipeline.engine.video.parts import HEAD, SOLO, TAIL, SceneParts
 from parallax_pipeline.resources import ArtifactStore, ProjectLibrary, Publisher
 from parallax_pipeline.store import Artifact
 
-# Encoded pieces of compositions, kept across runs so a changed scene re-encodes only
-# itself and its transitions (see engine/compose/programme.py). Pruned to this size, oldest use first.
+# Encoded transitions of compositions, kept across runs so a change re-encodes only the
+# transitions it touches (see engine/compose/programme.py). Pruned to this size, oldest use first.
 SEGMENT_FOLDER = "segments"
 SEGMENT_CACHE_BYTES = 20 * 1024**3
 
@@ -47,9 +49,10 @@ def composed_video(
 ) -> dg.Output[Artifact]:
     """The scene clips in project order, joined by their transitions (project.yaml).
 
-    Incremental: each scene's solo part and each transition is an encoded segment in the
-    store's segment cache; after a change only the pieces it touches are encoded again and
-    the rest are stream-copied.
+    Every frame is encoded once: each scene's solo part is its clip's own H.264 segment,
+    stream-copied; each transition is blended from the clips' lossless frames and encoded
+    as a segment kept in the store's segment cache, so after a change only the
+    transitions it touches are encoded again.
     """
     spec = projects.load(context.partition_key)
     clips = []
@@ -60,16 +63,34 @@ def composed_video(
                 f"{spec.root}: scene {scene.id!r} has no parallax clip yet: its render failed or has not run. "
                 "Fix the scene's input and materialize its depth_map and parallax_clip first."
             )
+        if "overlap_in" not in clip.info:
+            raise dg.Failure(
+                f"{spec.root}: scene {scene.id!r}'s parallax clip was made by an older version that did not keep "
+                "its transition frames; materialize its parallax_clip again."
+            )
         clips.append(clip)
     source = recipes.composed_video_source(spec)
     settings = spec.output.video_settings()
 
     def build(folder):
+        started = time.perf_counter()
         out = folder / "video.mp4"
         total = spec.total_frames
         cache = programme.SegmentCache(artifacts.open().root / SEGMENT_FOLDER)
+        parts = [
+            SceneParts(
+                frames=clip.info["frames"],
+                overlap_in=clip.info["overlap_in"],
+                overlap_out=clip.info["overlap_out"],
+                head=clip.files.get(HEAD),
+                solo=clip.files.get(SOLO),
+                tail=clip.files.get(TAIL),
+                identity=clip.recipe,
+            )
+            for clip in clips
+        ]
         report = programme.compose(
-            [clip.path("clip.mp4") for clip in clips],
+            parts,
             spec.transitions(),
             out,
             settings,
@@ -93,6 +114,8 @@ def composed_video(
             "fps": settings.fps,
             "transitions": ", ".join(f"{count}× {label}" for label, count in sorted(transitions.items())) or "none",
             "frames_encoded": report.frames_encoded,
+            "frames_stream_copied": report.frames - report.frames_encoded,
+            "seconds": round(time.perf_counter() - started, 3),
             "pieces_reused": report.pieces - report.pieces_encoded,
             "pieces_encoded": report.pieces_encoded,
             "preview": previews.markdown_image(read_frame(out, poster_frame(spec.timeline())), "poster frame"),

@@ -9,6 +9,7 @@ from parallax_pipeline.assets.materialize import materialize_artifact
 from parallax_pipeline.engine import previews
 from parallax_pipeline.engine.depth.maps import depth_preview, supplied_disparity, write_depth_png
 from parallax_pipeline.engine.parallax import clip, images
+from parallax_pipeline.engine.video.parts import SceneParts
 from parallax_pipeline.resources import ArtifactStore, DepthModel, ProjectLibrary
 from parallax_pipeline.store import Artifact
 
@@ -64,13 +65,16 @@ def depth_map(
 def parallax_clip(
     context: dg.AssetExecutionContext, projects: ProjectLibrary, artifacts: ArtifactStore, depth_map: Artifact
 ) -> dg.Output[Artifact]:
-    """The camera's move through the scene, rendered with the depth map, H.264 MP4."""
+    """The camera's move through the scene, rendered with the depth map, in the parts the
+    composition uses: the frames the scene shows alone as an H.264 segment (solo.mp4), the
+    ones its transitions blend with a neighbour kept lossless (head.npy, tail.npy)."""
     project, scene_id = partitions.split_scene_key(context.partition_key)
     spec = projects.load(project)
     scene = spec.scene(scene_id)
     source = recipes.parallax_clip_source(spec, scene)
     width, height = spec.output.size
-    frames = spec.scene_frames(scene)
+    place = recipes.placement(spec, scene)
+    frames = place.frames
 
     def build(folder):
         started = time.perf_counter()
@@ -82,10 +86,9 @@ def parallax_clip(
             if done % 30 == 0 or done == total:
                 context.log.info(f"{project}/{scene_id}: frame {done}/{total}")
 
+        parts = SceneParts.in_folder(folder, frames, place.overlap_in, place.overlap_out)
         # the middle frame is the poster: the move is under way
-        report = clip.render_clip(
-            image, disparity, scene.motion, frames, settings, folder / "clip.mp4", fit=spec.output.fit, on_progress=progress
-        )
+        report = clip.render_scene(image, disparity, scene.motion, parts, settings, fit=spec.output.fit, on_progress=progress)
         written = report.frames
         seconds = time.perf_counter() - started
         return {
@@ -93,6 +96,9 @@ def parallax_clip(
             "height": height,
             "fps": spec.output.fps,
             "frames": written,
+            "overlap_in": place.overlap_in,
+            "overlap_out": place.overlap_out,
+            "frames_encoded": parts.solo_frames,
             "duration": round(written / spec.output.fps, 3),
             "motion": scene.motion.preset,
             "layers": report.layers,

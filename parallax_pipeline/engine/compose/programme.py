@@ -1,18 +1,22 @@
-"""Composition of rendered scene clips into one programme video, with transitions.
+"""Composition of a programme from its scenes' parts, with transitions: every frame encoded once.
 
 The programme is laid out by `timeline.plan` and cut into pieces (`timeline.pieces`):
-each scene's solo part and each transition. Two ways to encode it:
+each scene's solo part and each transition. A scene arrives already split
+(`video.parts.SceneParts`, made by `parallax.clip.render_scene`): the frames it shows
+alone are an H.264 segment with the project's encoder settings, starting on an IDR
+frame, and the frames its transitions blend are kept lossless. So:
 
-* **in one pass** (``segment_cache=None``): every piece's frames go through one encoder;
-* **incrementally** (a ``segment_cache`` folder): every piece is its own H.264 segment,
-  keyed by what it is made from (clip content, frame range, transition, encoder
-  settings) and kept in the cache; the programme is the segments joined by stream copy
-  (`encode.concat_videos`). After one scene changes only its solo part and the
-  transitions on either side are encoded again; the rest is copied. Each segment starts
-  with an IDR frame and all share one encoder configuration, so the joins are clean.
+* a solo piece is the scene's segment itself: never decoded, never encoded again;
+* a transition piece is blended from the two scenes' lossless frames (never compressed)
+  and encoded once, as its own segment, kept in a ``segment_cache`` folder under the hash
+  of what it is made from (the two scenes, the transition type and direction, the
+  encoder settings and build);
+* the programme is the segments joined by stream copy (`concat.concat_videos`).
 
-Frames are streamed (decode, blend, encode one at a time), so memory stays flat however
-long the programme is.
+After a change only what it touches is encoded again: a changed scene re-renders its own
+parts (its asset) and the transitions on either side are blended again here; a changed
+transition type or direction encodes only that transition's frames. Frames are streamed
+(blend, encode one at a time), so memory stays flat however long the programme is.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +37,20 @@ from parallax_pipeline.engine.compose import timeline
 from parallax_pipeline.engine.compose.transitions import Transition, blend, progress
 from parallax_pipeline.engine.errors import MediaError
 from parallax_pipeline.engine.files import file_digest
-from parallax_pipeline.engine.video.codec import FrameReader, VideoSettings, VideoWriter, encode_frames, probe
+from parallax_pipeline.engine.video.codec import VideoSettings, encode_frames, probe
 from parallax_pipeline.engine.video.concat import concat_videos
+from parallax_pipeline.engine.video.lossless import read_lossless
+from parallax_pipeline.engine.video.parts import SceneParts
 
-SEGMENT_FORMAT = "1"
-"""Bump when a segment's bytes for the same key would change (blend maths, encoder use)."""
+TRANSITION_WORKERS = 2
+"""Transitions encoded at once. A transition is a short segment: alone, x264's threads
+idle while its pipeline fills and drains and while the next frame is blended; with two
+at a time one fills those gaps (x264 works in its own threads, OpenCV's blends release
+the GIL)."""
+
+SEGMENT_FORMAT = "2"
+"""Bump when a transition segment's bytes for the same key would change (blend maths, encoder use).
+2: transitions blended from lossless frames."""
 
 
 @dataclass(frozen=True)
@@ -47,13 +62,14 @@ class CompositionReport:
     pieces: int
     """Solo parts and transitions the programme is made of."""
     pieces_encoded: int
-    """Pieces encoded by this call (the rest were copied from the segment cache)."""
+    """Transitions encoded by this call (solo parts are the scenes' own segments, and the
+    other transitions were copied from the segment cache)."""
     frames_encoded: int
-    """Frames encoded by this call."""
+    """Frames encoded by this call: only transition frames, never a solo part's."""
 
 
 class SegmentCache:
-    """Encoded pieces on disk, named by the hash of what they are made from.
+    """Encoded transitions on disk, named by the hash of what they are made from.
 
     It survives across runs, which is what makes re-composition cheap; identical pieces
     of different projects are shared. Files are written atomically by `VideoWriter`, so a
@@ -92,7 +108,7 @@ class SegmentCache:
 
 
 def compose(
-    clips: Sequence[Path],
+    scenes: Sequence[SceneParts],
     transitions: Sequence[Transition],
     out_path: Path,
     settings: VideoSettings,
@@ -101,115 +117,114 @@ def compose(
     segment_cache: Path | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> CompositionReport:
-    """Join ``clips`` with ``transitions`` (one per join: ``transitions[i]`` leads from
-    clip ``i`` into clip ``i + 1``) into ``out_path``.
+    """Join ``scenes`` with ``transitions`` (one per join: ``transitions[i]`` leads from
+    scene ``i`` into scene ``i + 1``) into ``out_path``.
 
-    The programme lasts ``Σ clip frames − Σ overlaps`` frames (see `timeline`). ``names``
-    label scenes in errors. With ``segment_cache`` (a folder) pieces are kept and reused
-    across calls (see the module docstring). ``on_progress(frames_done)`` is called after
-    each piece. Raises MediaError for unreadable clips or clips of another size, and
-    `timeline.TimelineError` for transitions the clips are too short for.
+    The programme lasts ``Σ scene frames − Σ overlaps`` frames (see `timeline`); each
+    scene's parts must be split for the overlaps its transitions make. ``names`` label
+    scenes in errors. Transition segments are kept in ``segment_cache`` (a folder) and
+    reused across calls; without one they are made in a temporary folder beside
+    ``out_path``. ``on_progress(frames_done)`` is called after each piece. Raises
+    MediaError for parts that are unreadable, of another size or split for other
+    transitions, and `timeline.TimelineError` for transitions the scenes are too short for.
     """
-    clips = [Path(clip) for clip in clips]
-    if not clips:
-        raise ValueError("compose needs at least one clip")
-    counts = [_clip_frames(clip, settings) for clip in clips]
+    scenes = list(scenes)
+    if not scenes:
+        raise ValueError("compose needs at least one scene")
     overlaps = [transition.overlap_frames(settings.fps) for transition in transitions]
-    placements = timeline.plan(counts, overlaps, names)
+    placements = timeline.plan([scene.frames for scene in scenes], overlaps, names)
+    for place, scene in zip(placements, scenes):
+        _check_parts(place, scene, settings)
     pieces = timeline.pieces(placements)
-    readers = [FrameReader(clip) for clip in clips]
-    try:
-        if segment_cache is None:
-            return _compose_in_one_pass(pieces, readers, transitions, out_path, settings, on_progress)
-        return _compose_from_segments(
-            pieces, readers, transitions, out_path, settings, SegmentCache(segment_cache), on_progress
-        )
-    finally:
-        for reader in readers:
-            reader.close()
+    out_path = Path(out_path)
+    if segment_cache is not None:
+        return _compose(pieces, scenes, transitions, out_path, settings, SegmentCache(segment_cache), on_progress)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=".segments-") as folder:
+        return _compose(pieces, scenes, transitions, out_path, settings, SegmentCache(Path(folder)), on_progress)
 
 
-def _clip_frames(clip: Path, settings: VideoSettings) -> int:
-    """Frames of a clip, failing before anything is encoded if it is unreadable or of another size."""
-    info = probe(clip)
-    if (info.width, info.height) != (settings.width, settings.height):
+def _check_parts(place: timeline.Placement, scene: SceneParts, settings: VideoSettings) -> None:
+    """Fail before anything is encoded if a scene's parts do not fit its place or the settings."""
+    if (scene.overlap_in, scene.overlap_out) != (place.overlap_in, place.overlap_out):
         raise MediaError(
-            f"{clip}: clip is {info.width}x{info.height}, expected {settings.width}x{settings.height}"
+            f"scene {place.name!r}: its frames were split for transitions of {scene.overlap_in} frames in and "
+            f"{scene.overlap_out} out, the timeline has {place.overlap_in} and {place.overlap_out}; render it again"
         )
-    if info.frames == 0:
-        raise MediaError(f"{clip}: clip has no frames")
-    return info.frames
+    if scene.solo is not None:
+        info = probe(scene.solo)
+        if (info.width, info.height) != (settings.width, settings.height):
+            raise MediaError(
+                f"{scene.solo}: segment is {info.width}x{info.height}, expected {settings.width}x{settings.height}"
+            )
+        if info.frames != scene.solo_frames:
+            raise MediaError(f"{scene.solo}: segment has {info.frames} frames, scene {place.name!r} shows {scene.solo_frames} alone")
+    for path, count in ((scene.head, scene.overlap_in), (scene.tail, scene.overlap_out)):
+        if path is not None and len(read_lossless(path, settings.width, settings.height)) != count:
+            raise MediaError(f"{path}: holds other than the {count} frames scene {place.name!r} shares with a neighbour")
 
 
-def _piece_frames(
-    piece: timeline.Piece, readers: Sequence[FrameReader], transitions: Sequence[Transition], settings: VideoSettings
-) -> Iterator[np.ndarray]:
-    """The programme frames of one piece, decoded (and blended) one at a time."""
-    shape = (settings.height, settings.width, 3)
-    outgoing = readers[piece.scene].frames(piece.clip_start, piece.clip_start + piece.frames)
-    if not piece.transition:
-        for frame in outgoing:
-            yield _checked(frame, shape, readers[piece.scene])
-        return
-    transition = transitions[piece.scene]
-    incoming = readers[piece.scene + 1].frames(0, piece.frames)
-    for k, (a, b) in enumerate(zip(outgoing, incoming, strict=True)):
-        a = _checked(a, shape, readers[piece.scene])
-        b = _checked(b, shape, readers[piece.scene + 1])
-        yield blend(transition, a, b, progress(k, piece.frames))
-
-
-def _checked(frame: np.ndarray, shape: tuple[int, int, int], reader: FrameReader) -> np.ndarray:
-    if frame.shape != shape:
-        # Size changes mid-stream are legal in H.264; not in our programme.
-        raise MediaError(f"{reader.path}: frame of size {frame.shape[1]}x{frame.shape[0]} mid-clip")
-    return frame
-
-
-def _compose_in_one_pass(pieces, readers, transitions, out_path, settings, on_progress) -> CompositionReport:
-    with VideoWriter(Path(out_path), settings) as writer:
+def _compose(pieces, scenes, transitions, out_path, settings, cache, on_progress) -> CompositionReport:
+    segments: list[Path | Future] = []
+    encoded = frames_encoded = 0
+    with ThreadPoolExecutor(TRANSITION_WORKERS, thread_name_prefix="transition") as pool:
         for piece in pieces:
-            for frame in _piece_frames(piece, readers, transitions, settings):
-                writer.write(frame)
+            if not piece.transition:
+                segments.append(scenes[piece.scene].solo)
+                continue
+            key = _transition_key(piece, scenes, transitions, settings)
+            segment = cache.get(key)
+            if segment is None:
+                segment = cache.path(key)
+                segment.parent.mkdir(parents=True, exist_ok=True)
+                frames = _transition_frames(piece, scenes, transitions, settings)
+                segment = pool.submit(_encode, frames, segment, settings)
+                encoded += 1
+                frames_encoded += piece.frames
+            segments.append(segment)
+        done = 0
+        for index, (piece, segment) in enumerate(zip(pieces, segments)):
+            if isinstance(segment, Future):
+                segments[index] = segment.result()
+            done += piece.frames
             if on_progress:
-                on_progress(writer.frames_written)
-    return CompositionReport(writer.frames_written, len(pieces), len(pieces), writer.frames_written)
-
-
-def _compose_from_segments(pieces, readers, transitions, out_path, settings, cache, on_progress) -> CompositionReport:
-    digests = [file_digest(reader.path) for reader in readers]
-    segments, encoded, frames_encoded, done = [], 0, 0, 0
-    for piece in pieces:
-        key = _piece_key(piece, digests, transitions, settings)
-        segment = cache.get(key)
-        if segment is None:
-            segment = cache.path(key)
-            segment.parent.mkdir(parents=True, exist_ok=True)
-            encode_frames(_piece_frames(piece, readers, transitions, settings), segment, settings)
-            encoded += 1
-            frames_encoded += piece.frames
-        segments.append(segment)
-        done += piece.frames
-        if on_progress:
-            on_progress(done)
-    frames = concat_videos(segments, Path(out_path), settings.fps)
+                on_progress(done)
+    frames = concat_videos(segments, out_path, settings.fps)
     return CompositionReport(frames, len(pieces), encoded, frames_encoded)
 
 
-def _piece_key(piece: timeline.Piece, digests: Sequence[str], transitions: Sequence[Transition], settings) -> str:
-    """Hash of everything a piece's encoded bytes depend on."""
+def _encode(frames: Iterator[np.ndarray], path: Path, settings: VideoSettings) -> Path:
+    encode_frames(frames, path, settings)
+    return path
+
+
+def _transition_frames(
+    piece: timeline.Piece, scenes: Sequence[SceneParts], transitions: Sequence[Transition], settings: VideoSettings
+) -> Iterator[np.ndarray]:
+    """The frames of one transition, blended one at a time from the two scenes' lossless frames."""
+    outgoing = read_lossless(scenes[piece.scene].tail, settings.width, settings.height)
+    incoming = read_lossless(scenes[piece.scene + 1].head, settings.width, settings.height)
+    transition = transitions[piece.scene]
+    for k in range(piece.frames):
+        yield blend(transition, outgoing[k], incoming[k], progress(k, piece.frames))
+
+
+def _transition_key(
+    piece: timeline.Piece, scenes: Sequence[SceneParts], transitions: Sequence[Transition], settings: VideoSettings
+) -> str:
+    """Hash of everything a transition segment's bytes depend on."""
+    outgoing, incoming = scenes[piece.scene], scenes[piece.scene + 1]
+    transition = transitions[piece.scene]
     made_of: dict[str, object] = {
         "format": SEGMENT_FORMAT,
         "av": av.__version__,  # the FFmpeg/x264 build inside the wheel
         "settings": [settings.width, settings.height, settings.fps, settings.crf, settings.preset],
-        "clip": digests[piece.scene],
-        "from": piece.clip_start,
+        # what the frames are made from: the scenes' recipes, or else the frames themselves
+        "from": outgoing.identity or file_digest(outgoing.tail),
+        "into": incoming.identity or file_digest(incoming.head),
         "frames": piece.frames,
-    }
-    if piece.transition:
-        transition = transitions[piece.scene]
         # Type and direction only: the duration is already in `frames`.
-        made_of["into"] = digests[piece.scene + 1]
-        made_of["transition"] = [transition.type, transition.direction]
+        "transition": [transition.type, transition.direction],
+    }
     payload = json.dumps(made_of, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()

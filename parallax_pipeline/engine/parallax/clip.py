@@ -1,9 +1,11 @@
 """One parallax clip from one picture, straight into an MP4.
 
-`render_clip` is the single-image job shared by the `parallax_clip` asset and the
-`parallax render` command: per-clip preparation (camera path, overscan, layers and
-their inpainting; see `parallax_pipeline.engine.parallax`), then the frames, each
-handed to the H.264 encoder as soon as it is made.
+`render_clip` is the `parallax render` command's job; `render_scene` the same for a
+scene of a project (the `parallax_clip` asset), whose frames are split into the parts a
+composition uses (`video.parts`: the frames it shows alone as an H.264 segment, the ones
+its transitions blend kept lossless). Both do the per-clip preparation (camera path,
+overscan, layers and their inpainting; see `parallax_pipeline.engine.parallax`), then
+the frames, each handed to the encoder (or the lossless file) as soon as it is made.
 
 Frames are rendered, and converted to the encoder's yuv420p pictures, by a small pool
 of worker threads a few frames ahead of the encoder, and handed to it in order. OpenCV,
@@ -34,6 +36,7 @@ import numpy as np
 from parallax_pipeline.engine.parallax import renderer
 from parallax_pipeline.engine.parallax.camera import Motion
 from parallax_pipeline.engine.video.codec import VideoSettings, VideoWriter
+from parallax_pipeline.engine.video.parts import SceneParts, ScenePartsWriter
 from parallax_pipeline.engine.video.yuv import to_picture
 
 RENDER_WORKERS = max(1, min(4, os.cpu_count() or 1))
@@ -147,34 +150,62 @@ def render_clip(
     ``on_progress(done, total)`` is called after every frame. ``poster_index`` (default:
     the middle frame) picks the frame returned as the poster.
     """
+    return render_scene(
+        image, disparity, motion, SceneParts.whole(path, frames), settings, fit, backend, on_progress, poster_index
+    )
+
+
+def render_scene(
+    image: np.ndarray,
+    disparity: np.ndarray,
+    motion: Motion,
+    parts: SceneParts,
+    settings: VideoSettings,
+    fit: str = "cover",
+    backend: str = "auto",
+    on_progress: Callable[[int, int], None] | None = None,
+    poster_index: int | None = None,
+) -> ClipReport:
+    """As `render_clip`, for a scene of a programme: its ``parts.frames`` frames go to
+    ``parts``, the ones it shows alone encoded as an H.264 segment, the ones shared with
+    its neighbours' transitions kept lossless (see `video.parts`). Each frame is rendered
+    once and only the solo frames are encoded; the shared ones are made among the solo
+    ones (`SceneParts.making_order`) so that keeping them overlaps the encoder's work."""
     started = time.perf_counter()
+    frames = parts.frames
     size = (settings.width, settings.height)
     stream = renderer.render_frames(image, disparity, motion, frames, size, fit=fit, backend=backend)
     prepared = time.perf_counter()
     poster_at = frames // 2 if poster_index is None else min(max(0, poster_index), frames - 1)
     kept: dict[str, np.ndarray] = {}
 
-    def make(index: int) -> av.VideoFrame:
+    order = parts.making_order()
+
+    def make(position: int) -> av.VideoFrame | None:
         # rendered and converted to the encoder's picture in the worker: the colour
-        # conversion runs beside the encoder instead of between its frames
+        # conversion runs beside the encoder instead of between its frames; a frame a
+        # transition shares is copied into its lossless file here too
+        index = order[position]
         frame = stream.frame_rgba(index)
         if index == poster_at:
             kept["poster"] = np.ascontiguousarray(frame[:, :, :3])
-        return to_picture(frame)
-
-    def on_frame(index: int, frame) -> None:
-        if on_progress is not None:
-            on_progress(index + 1, frames)
+        if parts.encoded(index):
+            return to_picture(frame)
+        writer.keep(index, frame)
+        return None
 
     # the torch renderer keeps the GPU busy from one thread
     workers = RENDER_WORKERS if isinstance(stream.renderer, renderer.ClipRenderer) else 1
-    with opencv_threads(1):
-        written = encode_ahead(make, frames, Path(path), settings, on_frame, workers)
-    layers = len(stream.renderer.scene.layers)
+    with opencv_threads(1), ScenePartsWriter(parts, settings) as writer:
+        for done, picture in enumerate(render_ahead(make, frames, workers), 1):
+            if picture is not None:
+                writer.encode(picture)
+            if on_progress is not None:
+                on_progress(done, frames)
     return ClipReport(
-        frames=written,
+        frames=writer.frames_written,
         poster=kept.get("poster"),
         prepare_seconds=prepared - started,
         total_seconds=time.perf_counter() - started,
-        layers=layers,
+        layers=len(stream.renderer.scene.layers),
     )

@@ -15,6 +15,9 @@ from parallax_pipeline.engine.parallax import clip
 from parallax_pipeline.engine.parallax import renderer as parallax
 from parallax_pipeline.engine.parallax.camera import Motion
 from parallax_pipeline.engine.video.codec import VideoSettings, probe
+from parallax_pipeline.engine.video.concat import audit_decode
+from parallax_pipeline.engine.video.lossless import read_lossless
+from parallax_pipeline.engine.video.parts import SceneParts
 
 
 def scene(h=90, w=160):
@@ -38,6 +41,22 @@ def test_render_clip_writes_every_frame_at_the_right_size(tmp_path: Path):
     assert seen == [(i, 13) for i in range(1, 14)]
     assert report.poster is not None and report.poster.shape == (72, 128, 3)
     assert report.layers == 2 and report.prepare_seconds <= report.total_seconds
+
+
+def test_render_scene_encodes_only_the_frames_shown_alone_and_keeps_the_shared_ones_exact(tmp_path: Path):
+    img, disp = scene()
+    settings = VideoSettings(128, 72, 24, preset="ultrafast")
+    motion = Motion(preset="circle")
+    parts = SceneParts.in_folder(tmp_path, 13, 3, 4)
+    report = clip.render_scene(img, disp, motion, parts, settings, backend="opencv")
+    assert report.frames == 13
+    rendered = parallax.render_frames(img, disp, motion, 13, (128, 72), backend="opencv")
+    expected = [rendered.frame(i) for i in range(13)]
+    assert np.array_equal(read_lossless(parts.head, 128, 72), np.stack(expected[:3]))
+    assert np.array_equal(read_lossless(parts.tail, 128, 72), np.stack(expected[9:]))
+    audit = audit_decode(parts.solo)
+    assert audit.clean and audit.frames == 6 and audit.keyframes[0] == 0
+    assert np.array_equal(report.poster, expected[6])
 
 
 def test_a_failing_renderer_leaves_no_file(tmp_path: Path):

@@ -9,6 +9,7 @@ from parallax_pipeline.engine.compose.programme import compose
 from parallax_pipeline.engine.compose.transitions import Transition
 from parallax_pipeline.engine.errors import MediaError
 from parallax_pipeline.engine.video.codec import VideoSettings, encode_frames, probe, read_frames
+from parallax_pipeline.engine.video.parts import SceneParts
 from tests.video_frames import SMALL, gradient, leftovers, solid
 
 
@@ -22,7 +23,8 @@ def test_concat_hard_cuts(tmp_path):
     out = tmp_path / "all.mp4"
     progress = []
     cuts = [Transition()] * (len(clips) - 1)
-    assert compose(clips, cuts, out, SMALL, on_progress=progress.append).frames == 45
+    scenes = [SceneParts.whole(clip, n) for clip, n in zip(clips, counts)]
+    assert compose(scenes, cuts, out, SMALL, on_progress=progress.append).frames == 45
     assert progress == [10, 25, 45]
     info = probe(out)
     assert info.frames == 45 and info.duration == pytest.approx(45 / 24)
@@ -38,7 +40,7 @@ def test_concat_rejects_clip_of_another_size(tmp_path):
     encode_frames(solid((0, 0, 0), 3, w=160, h=90), odd, VideoSettings(160, 90, 24))
     out = tmp_path / "out.mp4"
     with pytest.raises(MediaError, match=r"odd\.mp4.*160x90"):
-        compose([good, odd], [Transition()], out, SMALL)
+        compose([SceneParts.whole(good, 3), SceneParts.whole(odd, 3)], [Transition()], out, SMALL)
     assert not out.exists() and leftovers(tmp_path) == []
 
 
