@@ -10,9 +10,10 @@ For the CPU renderer (`warp_cv`, `tiles`):
   summed-area tables of each layer's alpha;
 * `owner_maps`, `entry_maps`: the atlas maps `cv2.remap` samples with, per block from
   its layer's corners (bilinear);
-* `under_blocks`: compositing warped blocks under the frame, a per-pixel decision (skip
-  the opaque pixels, copy into the empty ones, blend the few partly covered ones) in one
-  pass over packed RGBA words.
+* `open_entries`, `under_blocks`: dropping the blocks behind an owner that the frame
+  already covers, and compositing warped blocks under the frame, a per-pixel decision
+  (skip the opaque pixels, copy into the empty ones, blend the few partly covered ones)
+  in one pass over packed RGBA words.
 
 As numpy code these would be many small array operations per frame, all holding the
 GIL; compiled, they take a fraction of the frame's time and release it, so frames made
@@ -59,6 +60,31 @@ def under_blocks(frame, warped, entries, e0, e1, block_cols, block, pack):  # pr
             for j in range(block):
                 x = bx * block + j
                 into[x] = _under_word(into[x], add[wx + j])
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def open_entries(frame, entries, e0, e1, block_cols, block):  # pragma: no cover - compiled
+    """Keep, in order at the front of rows e0..e1-1 of ``entries``, only those whose frame
+    block still has a pixel short of opaque (``frame``: packed RGBA words, alpha in the
+    top byte); returns the end of the kept rows. The footprint test that listed them is
+    conservative (cells and a sampling margin), and nearer layers composited since may
+    have filled the block: a layer under an opaque block adds nothing."""
+    kept = e0
+    for e in range(e0, e1):
+        by, bx = entries[e, 0] // block_cols, entries[e, 0] % block_cols
+        open_ = False
+        for i in range(block):
+            row = frame[by * block + i]
+            for j in range(bx * block, bx * block + block):
+                if row[j] < np.uint32(0xFF000000):
+                    open_ = True
+                    break
+            if open_:
+                break
+        if open_:
+            entries[kept, 0], entries[kept, 1] = entries[e, 0], entries[e, 1]
+            kept += 1
+    return kept
 
 
 @njit(nogil=True, cache=True, error_model="numpy")

@@ -81,9 +81,13 @@ WORK_PIXELS = 300_000
 LARGE_WORK_PIXELS = 200_000
 """Larger canvases are inpainted, and their hidden areas split, on a grid of about this
 many pixels (both are smooth; the results are upsampled)."""
-LAYER_BUDGET = 3.0
-"""The layers' boxes may add up to this many canvases (memory and per-frame work); the
-least useful thresholds are dropped until they fit."""
+LAYER_BUDGET = 8.0
+"""The layers' boxes may add up to this many canvases (memory: 4 bytes per box pixel);
+the least useful thresholds are dropped until they fit. As many as `MAX_LAYERS` whole
+canvases: a dropped threshold leaves depth edges inside a layer, where the block-mean
+disparity smears the near side into the far one and the warp bites into silhouettes
+(issue #17: tree trunks against the ground beside their bases), so only pictures too
+large for the memory limit may lose one."""
 FIELD_STEP = 8
 """A layer's disparity is kept per block of this many pixels: the warp is smooth inside
 a layer, so the renderer solves it on this grid and interpolates."""

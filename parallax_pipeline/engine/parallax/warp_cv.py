@@ -225,8 +225,12 @@ class ClipRenderer:
             )
         words = frame.view(np.uint32)[..., 0]
         behind_words = buffers.behind.view(np.uint32)[..., 0]
+        # entries come near to far, a chunk at a time: a block that the owner or nearer
+        # entries already made opaque needs no farther layer
         for e0 in range(0, count, ENTRY_CHUNK):
-            e1 = min(e0 + ENTRY_CHUNK, count)
+            e1 = k.open_entries(words, entries, e0, min(e0 + ENTRY_CHUNK, count), self._block_cols, BLOCK)
+            if e1 == e0:
+                continue
             n = -(-(e1 - e0) // PACK) * BLOCK
             k.entry_maps(
                 buffers.grids, entries, e0, e1, self._block_cols, BLOCK, PACK, self._offsets, self._bounds,

@@ -59,6 +59,20 @@ def test_under_blocks_composites_packed_squares_in_order():
     assert np.array_equal(got[untouched], frame[untouched])
 
 
+def test_open_entries_keeps_in_order_the_blocks_short_of_opaque():
+    """A block the frame already covers needs nothing under it; the others keep their order."""
+    block, block_cols = 8, 3
+    frame = np.zeros((16, 24, 4), np.uint8)
+    frame[..., 3] = 255  # all opaque ...
+    frame[3, 9, 3] = 254  # ... but one pixel of block 1 (row 0, column 1)
+    frame[8:, 16:, 3] = 0  # and block 5 (row 1, column 2)
+    entries = np.array([[0, 1], [1, 2], [5, 1], [4, 2], [1, 0]], np.int32)
+    words = frame.view(np.uint32)[..., 0]
+    end = kernels.open_entries(words, entries, 1, 5, block_cols, block)  # rows 1..4 only
+    assert end == 4
+    assert entries[:4].tolist() == [[0, 1], [1, 2], [5, 1], [1, 0]]
+
+
 @pytest.mark.parametrize("level", [0, 255])
 def test_cell_table_counts_cells_holding_alpha(level):
     rng = np.random.default_rng(5)
