@@ -220,18 +220,23 @@ def disparity_at(fields, x, y, step):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def corner_spans(reach, per_tile, covered, spans):  # pragma: no cover - compiled
+def corner_spans(reach, per_tile, covered, spans, need):  # pragma: no cover - compiled
     """For each row of block corners, the span of columns (start, end) that the blocks of
     the tiles ``reach`` marks (``per_tile`` blocks a side), less the ``covered`` ones,
-    have corners in; start >= end where none. Returns whether there is any such block."""
+    have corners in (start >= end where none), and in ``need`` (bool, corner rows x
+    corner columns) those corners themselves: a layer spread over the frame (trees
+    across a forest) spans whole rows but needs few of their corners. Returns whether
+    there is any such block."""
     rows, cols = covered.shape
     spans[:, 0], spans[:, 1] = cols + 1, 0
+    need[:, :] = False
     found = False
     for by in range(rows):
         for bx in range(cols):
             if covered[by, bx] or not reach[by // per_tile, bx // per_tile]:
                 continue
             found = True
+            need[by, bx] = need[by, bx + 1] = need[by + 1, bx] = need[by + 1, bx + 1] = True
             for r in range(by, by + 2):
                 spans[r, 0] = min(spans[r, 0], bx)
                 spans[r, 1] = max(spans[r, 1], bx + 2)
@@ -239,9 +244,9 @@ def corner_spans(reach, per_tile, covered, spans):  # pragma: no cover - compile
 
 
 @njit(nogil=True, cache=True, error_model="numpy", fastmath=True)
-def solve_map(fields, step, grid_x, grid_y, spans, terms, origin, grid):  # pragma: no cover - compiled
+def solve_map(fields, step, grid_x, grid_y, spans, need, terms, origin, grid):  # pragma: no cover - compiled
     """Fill ``grid[i, j]`` (float32 x, y in box pixels) for ``spans[i, 0] <= j <
-    spans[i, 1]`` in every row i: grid point (``grid_x[j]``, ``grid_y[i]``, frame pixels
+    spans[i, 1]`` in every row i where ``need[i, j]``: grid point (``grid_x[j]``, ``grid_y[i]``, frame pixels
     from the frame centre) sees box pixel ``P(d) = o + q − d·(K + zoom·q)``, ``q`` the
     point over the scale, ``o`` = ``origin`` (the canvas centre in box pixels),
     where ``d = D(P(d))``: two fixed-point steps from ``D(o + q)`` and Aitken's
@@ -261,11 +266,16 @@ def solve_map(fields, step, grid_x, grid_y, spans, terms, origin, grid):  # prag
             continue
         qy = grid_y[i] / s
         py, ay = qy + origin[1], ky + z * qy
+        row = need[i]
         for j in range(j0, j1):
-            d0[j] = disparity_at(fields, px[j], py, step)
+            if row[j]:
+                d0[j] = disparity_at(fields, px[j], py, step)
         for j in range(j0, j1):
-            d1[j] = disparity_at(fields, px[j] - d0[j] * ax[j], py - d0[j] * ay, step)
+            if row[j]:
+                d1[j] = disparity_at(fields, px[j] - d0[j] * ax[j], py - d0[j] * ay, step)
         for j in range(j0, j1):
+            if not row[j]:
+                continue
             a, b = d0[j], d1[j]
             c = disparity_at(fields, px[j] - b * ax[j], py - b * ay, step)
             first, second = b - a, c - b

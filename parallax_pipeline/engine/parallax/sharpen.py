@@ -50,21 +50,31 @@ def sharpen_disparity(image: np.ndarray, disparity: np.ndarray, known: np.ndarra
     small = np.ones((3, 3), np.uint8)
     between = (d > cv2.erode(d, small) + eps) & (d < cv2.dilate(d, small) - eps)
     ramp = known & between & (span > edge) & (d < top - PLATEAU * span) & (d > bottom + PLATEAU * span)
-    if ramp.any():
-        colour = image.astype(np.float32)
-        near = (known & (d >= top - PLATEAU * span)).astype(np.float32)
-        far = (known & (d <= bottom + PLATEAU * span)).astype(np.float32)
+    ys, xs = np.nonzero(ramp)
+    if ys.size:
+        h, w = d.shape
+        y0, y1 = np.maximum(ys - RAMP_PX, 0), np.minimum(ys + RAMP_PX + 1, h)
+        x0, x1 = np.maximum(xs - RAMP_PX, 0), np.minimum(xs + RAMP_PX + 1, w)
 
-        def mean_colour(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            total = cv2.boxFilter(weight, -1, (side, side), normalize=False)
-            sums = cv2.boxFilter(colour * weight[:, :, None], -1, (side, side), normalize=False)
-            return sums / np.maximum(total, 1e-6)[:, :, None], total > 0
+        def mean_colour(side_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Mean colour of the ``side_mask`` pixels in each ramp pixel's window, and
+            whether there are any (summed-area tables: cheap for any number of them)."""
+            mask = side_mask.view(np.uint8)
+            count = cv2.integral(mask)
+            sums = cv2.integral(cv2.copyTo(image, mask))
 
-        near_colour, has_near = mean_colour(near)
-        far_colour, has_far = mean_colour(far)
-        closer_near = ((colour - near_colour) ** 2).sum(axis=2) < ((colour - far_colour) ** 2).sum(axis=2)
-        decided = ramp & has_near & has_far
+            def box(table: np.ndarray) -> np.ndarray:
+                return table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
+
+            n = box(count)
+            return box(sums) / np.maximum(n, 1)[:, None], n > 0
+
+        near_colour, has_near = mean_colour(known & (d >= top - PLATEAU * span))
+        far_colour, has_far = mean_colour(known & (d <= bottom + PLATEAU * span))
+        colour = image[ys, xs].astype(np.float64)
+        closer_near = ((colour - near_colour) ** 2).sum(axis=1) < ((colour - far_colour) ** 2).sum(axis=1)
+        decided = has_near & has_far
         d = d.copy()
-        d[decided] = np.where(closer_near, top, bottom)[decided]
+        d[ys[decided], xs[decided]] = np.where(closer_near, top[ys, xs], bottom[ys, xs])[decided]
     out = np.where(known, d, disparity)
     return np.ascontiguousarray(out, dtype=np.float32)
