@@ -10,9 +10,10 @@ For the CPU renderer (`warp_cv`, `tiles`):
   summed-area tables of each layer's alpha;
 * `owner_maps`, `entry_maps`: the atlas maps `cv2.remap` samples with, per block from
   its layer's corners (bilinear);
-* `under_blocks`: compositing warped blocks under the frame, a per-pixel decision (skip
-  the opaque pixels, copy into the empty ones, blend the few partly covered ones) in one
-  pass over packed RGBA words.
+* `open_entries`, `under_blocks`: dropping the blocks behind an owner that the frame
+  already covers, and compositing warped blocks under the frame, a per-pixel decision
+  (skip the opaque pixels, copy into the empty ones, blend the few partly covered ones)
+  in one pass over packed RGBA words.
 
 As numpy code these would be many small array operations per frame, all holding the
 GIL; compiled, they take a fraction of the frame's time and release it, so frames made
@@ -59,6 +60,31 @@ def under_blocks(frame, warped, entries, e0, e1, block_cols, block, pack):  # pr
             for j in range(block):
                 x = bx * block + j
                 into[x] = _under_word(into[x], add[wx + j])
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def open_entries(frame, entries, e0, e1, block_cols, block):  # pragma: no cover - compiled
+    """Keep, in order at the front of rows e0..e1-1 of ``entries``, only those whose frame
+    block still has a pixel short of opaque (``frame``: packed RGBA words, alpha in the
+    top byte); returns the end of the kept rows. The footprint test that listed them is
+    conservative (cells and a sampling margin), and nearer layers composited since may
+    have filled the block: a layer under an opaque block adds nothing."""
+    kept = e0
+    for e in range(e0, e1):
+        by, bx = entries[e, 0] // block_cols, entries[e, 0] % block_cols
+        open_ = False
+        for i in range(block):
+            row = frame[by * block + i]
+            for j in range(bx * block, bx * block + block):
+                if row[j] < np.uint32(0xFF000000):
+                    open_ = True
+                    break
+            if open_:
+                break
+        if open_:
+            entries[kept, 0], entries[kept, 1] = entries[e, 0], entries[e, 1]
+            kept += 1
+    return kept
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -194,18 +220,23 @@ def disparity_at(fields, x, y, step):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def corner_spans(reach, per_tile, covered, spans):  # pragma: no cover - compiled
+def corner_spans(reach, per_tile, covered, spans, need):  # pragma: no cover - compiled
     """For each row of block corners, the span of columns (start, end) that the blocks of
     the tiles ``reach`` marks (``per_tile`` blocks a side), less the ``covered`` ones,
-    have corners in; start >= end where none. Returns whether there is any such block."""
+    have corners in (start >= end where none), and in ``need`` (bool, corner rows x
+    corner columns) those corners themselves: a layer spread over the frame (trees
+    across a forest) spans whole rows but needs few of their corners. Returns whether
+    there is any such block."""
     rows, cols = covered.shape
     spans[:, 0], spans[:, 1] = cols + 1, 0
+    need[:, :] = False
     found = False
     for by in range(rows):
         for bx in range(cols):
             if covered[by, bx] or not reach[by // per_tile, bx // per_tile]:
                 continue
             found = True
+            need[by, bx] = need[by, bx + 1] = need[by + 1, bx] = need[by + 1, bx + 1] = True
             for r in range(by, by + 2):
                 spans[r, 0] = min(spans[r, 0], bx)
                 spans[r, 1] = max(spans[r, 1], bx + 2)
@@ -213,9 +244,9 @@ def corner_spans(reach, per_tile, covered, spans):  # pragma: no cover - compile
 
 
 @njit(nogil=True, cache=True, error_model="numpy", fastmath=True)
-def solve_map(fields, step, grid_x, grid_y, spans, terms, origin, grid):  # pragma: no cover - compiled
+def solve_map(fields, step, grid_x, grid_y, spans, need, terms, origin, grid):  # pragma: no cover - compiled
     """Fill ``grid[i, j]`` (float32 x, y in box pixels) for ``spans[i, 0] <= j <
-    spans[i, 1]`` in every row i: grid point (``grid_x[j]``, ``grid_y[i]``, frame pixels
+    spans[i, 1]`` in every row i where ``need[i, j]``: grid point (``grid_x[j]``, ``grid_y[i]``, frame pixels
     from the frame centre) sees box pixel ``P(d) = o + q − d·(K + zoom·q)``, ``q`` the
     point over the scale, ``o`` = ``origin`` (the canvas centre in box pixels),
     where ``d = D(P(d))``: two fixed-point steps from ``D(o + q)`` and Aitken's
@@ -235,11 +266,16 @@ def solve_map(fields, step, grid_x, grid_y, spans, terms, origin, grid):  # prag
             continue
         qy = grid_y[i] / s
         py, ay = qy + origin[1], ky + z * qy
+        row = need[i]
         for j in range(j0, j1):
-            d0[j] = disparity_at(fields, px[j], py, step)
+            if row[j]:
+                d0[j] = disparity_at(fields, px[j], py, step)
         for j in range(j0, j1):
-            d1[j] = disparity_at(fields, px[j] - d0[j] * ax[j], py - d0[j] * ay, step)
+            if row[j]:
+                d1[j] = disparity_at(fields, px[j] - d0[j] * ax[j], py - d0[j] * ay, step)
         for j in range(j0, j1):
+            if not row[j]:
+                continue
             a, b = d0[j], d1[j]
             c = disparity_at(fields, px[j] - b * ax[j], py - b * ay, step)
             first, second = b - a, c - b

@@ -43,8 +43,8 @@ What each layer holds (`build_layers`):
 
 Inpainting and the Voronoi split run on a coarser grid for large canvases; each
 layer is stored cropped to its box, and the boxes together may cover at most
-`LAYER_BUDGET` canvases (the least useful thresholds are dropped otherwise), which
-bounds both memory (4 bytes per box pixel) and per-frame work.
+`LAYER_BUDGET` canvases and `LAYER_BUDGET_PIXELS` pixels (the least useful thresholds
+are dropped otherwise), which bounds memory (4 bytes per box pixel).
 """
 
 from __future__ import annotations
@@ -81,9 +81,17 @@ WORK_PIXELS = 300_000
 LARGE_WORK_PIXELS = 200_000
 """Larger canvases are inpainted, and their hidden areas split, on a grid of about this
 many pixels (both are smooth; the results are upsampled)."""
-LAYER_BUDGET = 3.0
-"""The layers' boxes may add up to this many canvases (memory and per-frame work); the
-least useful thresholds are dropped until they fit."""
+LAYER_BUDGET = 8.0
+"""The layers' boxes may add up to this many canvases (memory: 4 bytes per box pixel);
+the least useful thresholds are dropped until they fit. As many as `MAX_LAYERS` whole
+canvases: a dropped threshold leaves depth edges inside a layer, where the block-mean
+disparity smears the near side into the far one and the warp bites into silhouettes
+(issue #17: tree trunks against the ground beside their bases), so only canvases too
+large for `LAYER_BUDGET_PIXELS` may lose one."""
+LAYER_BUDGET_PIXELS = 64_000_000
+"""And at most this many box pixels in all (256 MB of RGBA): a 2160p clip's canvas
+(about 10 MP) gets six canvases' worth, which keeps its peak memory under 1.5 GB; up to
+1440p every scene keeps all its cuts."""
 FIELD_STEP = 8
 """A layer's disparity is kept per block of this many pixels: the warp is smooth inside
 a layer, so the renderer solves it on this grid and interpolates."""
@@ -452,7 +460,7 @@ def build_layers(image: np.ndarray, disparity: np.ndarray, known: np.ndarray, re
     while True:
         thresholds = np.asarray(sorted(picked), np.float32)
         labels = _digitize(disparity, thresholds)
-        if not picked or sum(_layer_areas(labels, len(picked) + 1, pad)) <= LAYER_BUDGET * w * h:
+        if not picked or sum(_layer_areas(labels, len(picked) + 1, pad)) <= min(LAYER_BUDGET * w * h, LAYER_BUDGET_PIXELS):
             break
         picked = picked[:-1]
     present = [k for k in range(len(thresholds) + 1) if (known & (labels == k)).any()] or [0]

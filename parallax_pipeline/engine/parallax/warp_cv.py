@@ -102,6 +102,7 @@ class _FrameBuffers:
         self.owner = np.empty((block_rows, block_cols), np.int8)
         self.covered = np.empty((block_rows, block_cols), bool)
         self.spans = np.empty((block_rows + 1, 2), np.int32)
+        self.need = np.empty((block_rows + 1, block_cols + 1), bool)
         self.entries = np.empty((block_rows * block_cols * max(layers - 1, 1), 2), np.int32)
         self.map_x = np.empty((band_rows * BLOCK, block_cols * BLOCK), np.float32)
         self.map_y = np.empty_like(self.map_x)
@@ -169,14 +170,14 @@ class ClipRenderer:
             )
         return buffers
 
-    def _solve(self, index: int, terms, spans: np.ndarray, grid: np.ndarray) -> None:
+    def _solve(self, index: int, terms, spans: np.ndarray, need: np.ndarray, grid: np.ndarray) -> None:
         """Layer ``index``'s backward map (box pixels, float32 x, y) at the block corners
-        in ``spans`` (`kernels.corner_spans`)."""
+        ``spans`` and ``need`` name (`kernels.corner_spans`)."""
         layer = self.scene.layers[index]
         (ccx, ccy) = self.geometry.canvas_centre
         origin = (float(ccx - layer.x0), float(ccy - layer.y0))
         self._kernels.solve_map(
-            self._fields[index], layering.FIELD_STEP, self._grid_x, self._grid_y, spans,
+            self._fields[index], layering.FIELD_STEP, self._grid_x, self._grid_y, spans, need,
             tuple(map(float, terms)), origin, grid,
         )
 
@@ -203,10 +204,10 @@ class ClipRenderer:
                     self._tiles[index], (w, h), g.frame_centre, g.canvas_centre, terms, margin=REACH_MARGIN
                 )
             # blocks nearer layers cover completely need nothing from farther ones
-            if not k.corner_spans(reach, pt, covered, buffers.spans):
+            if not k.corner_spans(reach, pt, covered, buffers.spans, buffers.need):
                 continue
             grid = buffers.grids[index]
-            self._solve(index, terms, buffers.spans, grid)
+            self._solve(index, terms, buffers.spans, buffers.need, grid)
             box = (layer.rgba.shape[1], layer.rgba.shape[0])
             count = k.classify_blocks(
                 grid, reach, pt, box, layer.opaque, self._present[index], self._partial[index], CELL,
@@ -225,8 +226,12 @@ class ClipRenderer:
             )
         words = frame.view(np.uint32)[..., 0]
         behind_words = buffers.behind.view(np.uint32)[..., 0]
+        # entries come near to far, a chunk at a time: a block that the owner or nearer
+        # entries already made opaque needs no farther layer
         for e0 in range(0, count, ENTRY_CHUNK):
-            e1 = min(e0 + ENTRY_CHUNK, count)
+            e1 = k.open_entries(words, entries, e0, min(e0 + ENTRY_CHUNK, count), self._block_cols, BLOCK)
+            if e1 == e0:
+                continue
             n = -(-(e1 - e0) // PACK) * BLOCK
             k.entry_maps(
                 buffers.grids, entries, e0, e1, self._block_cols, BLOCK, PACK, self._offsets, self._bounds,

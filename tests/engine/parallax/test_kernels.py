@@ -59,6 +59,20 @@ def test_under_blocks_composites_packed_squares_in_order():
     assert np.array_equal(got[untouched], frame[untouched])
 
 
+def test_open_entries_keeps_in_order_the_blocks_short_of_opaque():
+    """A block the frame already covers needs nothing under it; the others keep their order."""
+    block, block_cols = 8, 3
+    frame = np.zeros((16, 24, 4), np.uint8)
+    frame[..., 3] = 255  # all opaque ...
+    frame[3, 9, 3] = 254  # ... but one pixel of block 1 (row 0, column 1)
+    frame[8:, 16:, 3] = 0  # and block 5 (row 1, column 2)
+    entries = np.array([[0, 1], [1, 2], [5, 1], [4, 2], [1, 0]], np.int32)
+    words = frame.view(np.uint32)[..., 0]
+    end = kernels.open_entries(words, entries, 1, 5, block_cols, block)  # rows 1..4 only
+    assert end == 4
+    assert entries[:4].tolist() == [[0, 1], [1, 2], [5, 1], [1, 0]]
+
+
 @pytest.mark.parametrize("level", [0, 255])
 def test_cell_table_counts_cells_holding_alpha(level):
     rng = np.random.default_rng(5)
@@ -157,7 +171,12 @@ def test_solve_map_is_exact_on_a_tilted_plane(zoom):
     origin = (230.0, 150.0)
     grid = np.zeros((20, 30, 2), np.float32)
     spans = np.tile(np.int32([0, 30]), (20, 1))
-    kernels.solve_map(fields, step, grid_x, grid_y, spans, (s, kx, ky, zoom), origin, grid)
+    need = np.ones((20, 30), bool)
+    need[5, 7] = False  # a corner no block needs is left as it was
+    kernels.solve_map(fields, step, grid_x, grid_y, spans, need, (s, kx, ky, zoom), origin, grid)
+    assert (grid[5, 7] == 0).all()
+    only = np.int32([[7, 8]] * 20)  # now column 7 alone, needed: the rest is left as it is
+    kernels.solve_map(fields, step, grid_x, grid_y, only, np.ones((20, 30), bool), (s, kx, ky, zoom), origin, grid)
     qx, qy = grid_x[None, :] / s, grid_y[:, None] / s
     px, py = qx + origin[0], qy + origin[1]
     ax, ay = kx + zoom * qx, ky + zoom * qy
@@ -170,13 +189,19 @@ def test_corner_spans_cover_the_corners_of_open_reached_blocks():
     covered = np.zeros((4, 4), bool)
     covered[0, 0] = covered[3, 3] = True
     spans = np.zeros((5, 2), np.int32)
-    assert kernels.corner_spans(reach, 2, covered, spans)
+    need = np.zeros((5, 5), bool)
+    assert kernels.corner_spans(reach, 2, covered, spans, need)
     open_blocks = [(0, 1), (1, 0), (1, 1), (2, 2), (2, 3), (3, 2)]
+    want = np.zeros((5, 5), bool)
+    for by, bx in open_blocks:
+        want[by : by + 2, bx : bx + 2] = True
+    assert np.array_equal(need, want)
     for r in range(5):
         cols = [c + dc for b, c in open_blocks for dc in (0, 1) if b in (r - 1, r)]
         assert tuple(spans[r]) == ((min(cols), max(cols) + 1) if cols else (5, 0))
     covered[:] = True
-    assert not kernels.corner_spans(reach, 2, covered, spans) and (spans[:, 0] >= spans[:, 1]).all()
+    assert not kernels.corner_spans(reach, 2, covered, spans, need) and (spans[:, 0] >= spans[:, 1]).all()
+    assert not need.any()
 
 
 def test_reach_tiles_covers_where_a_tile_lands():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -121,3 +122,33 @@ def test_choose_thresholds_splits_the_most_edges_first():
     assert 0.1 < chosen[0] < 0.3  # the 100 edges first
     assert 0.6 < chosen[1] < 0.9  # then the 30
     assert layers.choose_thresholds(far[:10], near[:10], np.linspace(0, 1, 1000)) == []  # too few to matter
+
+
+def trunks_on_a_slope(h=160, w=320):
+    """Trunks spread across the picture, each standing on a ground that rises towards the
+    camera from the top (0.1) to the bottom (0.9): beside a trunk's base the ground is a
+    little farther than the trunk, the edge that issue #17's forest bit into."""
+    rng = np.random.default_rng(1)
+    img = rng.integers(60, 200, (h, w, 3), dtype=np.uint8)
+    ground = np.linspace(0.1, 0.9, h, dtype=np.float32)[:, None].repeat(w, 1)
+    disp = ground.copy()
+    for i, x in enumerate(range(15, w - 20, 50)):
+        base = 60 + 14 * i  # its foot on the ground row of its own disparity
+        disp[:base, x : x + 12] = ground[base, 0]
+        img[:base, x : x + 12] = (90 + 20 * i, 60, 40)
+    return img, disp
+
+
+def test_every_edge_the_clip_can_open_is_cut_even_when_every_layer_spans_the_picture():
+    img, disp = trunks_on_a_slope()
+    reach = 40.0
+    scene = build(img, disp, reach=reach)
+    labels = np.searchsorted(np.asarray(scene.thresholds), disp)  # the layer of each pixel
+    edge = layers.depth_edges(disp, np.ones(disp.shape, bool), reach)
+    # across each edge, the sides that move two pixels or more apart lie in different layers
+    wide = np.ones((5, 5), np.uint8)
+    near, far = cv2.dilate(disp, wide), cv2.erode(disp, wide)
+    apart = edge & ((near - far) * reach >= 2.0)
+    same = cv2.dilate(labels.astype(np.uint8), wide) == cv2.erode(labels.astype(np.uint8), wide)
+    assert apart.sum() > 100
+    assert (apart & same).sum() <= 0.02 * apart.sum()

@@ -45,7 +45,7 @@ def reference_frame(renderer: warp_cv.ClipRenderer, pose, exact: bool) -> np.nda
             fields, layers.FIELD_STEP,
             (np.arange(cols) * step + corner - fx).astype(np.float32),
             (np.arange(rows) * step + corner - fy).astype(np.float32),
-            np.tile(np.int32([0, cols]), (rows, 1)), terms, (float(ccx - layer.x0), float(ccy - layer.y0)), grid,
+            np.tile(np.int32([0, cols]), (rows, 1)), np.ones((rows, cols), bool), terms, (float(ccx - layer.x0), float(ccy - layer.y0)), grid,
         )
         if not exact:  # pixel p lies (p % step + 1/2) / step of the way from corner p // step
             t = (np.arange(step) + 0.5) / step
