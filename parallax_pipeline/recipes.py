@@ -25,7 +25,7 @@ SOURCE_FINGERPRINT = "source_fingerprint"
 # Bump an asset's version when its output for the same inputs changes.
 CODE_VERSIONS = {
     "depth_map": "3",  # 3: a supplied map smaller than its picture is guided-upsampled
-    "parallax_clip": "3",  # 3: split into lossless head and tail and an H.264 solo segment
+    "parallax_clip": "3",  # 3: split into lossless head and tail and an H.264 solo segment; 8 layer cuts, sharpened depth
     "composed_video": "3",  # 3: solo segments stream-copied, transitions blended from lossless frames
     "mixed_audio": "2",  # 2: loudness-matched stems, ducking, fades, mastering to a target
     "final_video": "2",  # 2: true peak checked on the encoded file, loudness measured

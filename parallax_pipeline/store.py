@@ -197,7 +197,10 @@ class ContentStore:
                 if entry.is_dir() and match and not process_alive(int(match.group(1))):
                     shutil.rmtree(entry, ignore_errors=True)
                     removed.append(entry)
-        return removed + sweep_temp_files(self.root / "segments")
+        segments = self.root / "segments"
+        for folder in [segments, *(sorted(p for p in segments.iterdir() if p.is_dir()) if segments.is_dir() else [])]:
+            removed += sweep_temp_files(folder)
+        return removed
 
     def verify(self, repair: bool = False) -> list[str]:
         """Check every record and every object it names against its SHA-256 name; return

@@ -229,9 +229,9 @@ def test_dead_processes_leftovers_are_swept_and_live_ones_kept(tmp_path):
     for folder in (dead, live):
         folder.mkdir(parents=True)
         (folder / "depth.npy").write_bytes(b"half a file")
-    segments = workspace.root / "storage" / "segments"
+    segments = workspace.root / "storage" / "segments" / "ab"
     segments.mkdir(parents=True)
-    (segments / ".piece.tmp-999999-00ff00ff.mp4").write_bytes(b"half a segment")
+    (segments / ".abcd.tmp-999999-00ff00ff.mp4").write_bytes(b"half a segment")
     result = workspace.run()
     assert result.returncode == 0, result.stdout + result.stderr
     assert not dead.exists() and live.is_dir()
@@ -262,7 +262,8 @@ def _flip(path: Path) -> None:
     [
         ("depth_map", "trip|alpha", "depth.png"),
         ("depth_map", "trip|beta", "depth.npy"),
-        ("parallax_clip", "trip|alpha", "clip.mp4"),
+        ("parallax_clip", "trip|alpha", "solo.mp4"),
+        ("parallax_clip", "trip|beta", "head.npy"),
         ("composed_video", "trip", "video.mp4"),
         ("mixed_audio", "trip", "mix.wav"),
         ("final_video", "trip", "final.mp4"),
@@ -327,7 +328,7 @@ def test_a_damaged_final_video_is_not_republished_from_the_cache(tmp_path, built
 
 def test_verify_command_reports_and_repairs(tmp_path, built):
     workspace = Workspace(tmp_path, built)
-    _flip(workspace.store.load("parallax_clip", "trip|beta").path("clip.mp4"))
+    _flip(workspace.store.load("parallax_clip", "trip|beta").path("solo.mp4"))
     verify = [str(PARALLAX), "verify"]
     found = subprocess.run(verify, env=workspace.env, capture_output=True, text=True)
     assert found.returncode == 1 and "parallax_clip [trip|beta]" in found.stdout, found.stdout + found.stderr

@@ -36,7 +36,7 @@ import numpy as np
 from parallax_pipeline.engine.compose import timeline
 from parallax_pipeline.engine.compose.transitions import Transition, blend, progress
 from parallax_pipeline.engine.errors import MediaError
-from parallax_pipeline.engine.files import file_digest
+from parallax_pipeline.engine.files import file_digest, write_atomic
 from parallax_pipeline.engine.video.codec import VideoSettings, encode_frames, probe
 from parallax_pipeline.engine.video.concat import concat_videos
 from parallax_pipeline.engine.video.lossless import read_lossless
@@ -73,7 +73,9 @@ class SegmentCache:
 
     It survives across runs, which is what makes re-composition cheap; identical pieces
     of different projects are shared. Files are written atomically by `VideoWriter`, so a
-    file under its final name is complete. `prune` keeps the folder within a size.
+    file under its final name is complete, and `seal` records its SHA-256 beside it: `get`
+    hands out only segments whose bytes still match (a damaged one is dropped and encoded
+    again). `prune` keeps the folder within a size.
     """
 
     def __init__(self, folder: Path):
@@ -82,9 +84,24 @@ class SegmentCache:
     def path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.mp4"
 
+    def _digest_path(self, path: Path) -> Path:
+        return path.with_suffix(".sha256")
+
+    def seal(self, path: Path) -> Path:
+        """Record the finished segment's SHA-256, after which `get` hands it out."""
+        write_atomic(self._digest_path(path), file_digest(path).encode())
+        return path
+
     def get(self, key: str) -> Path | None:
         path = self.path(key)
-        if not path.is_file():
+        digest = self._digest_path(path)
+        try:
+            intact = path.is_file() and digest.read_text().strip() == file_digest(path)
+        except OSError:
+            intact = False
+        if not intact:  # never made, not sealed (a crash) or damaged: made again
+            path.unlink(missing_ok=True)
+            digest.unlink(missing_ok=True)
             return None
         os.utime(path)  # last use, for `prune`
         return path
@@ -103,6 +120,7 @@ class SegmentCache:
             if total - freed <= max_bytes:
                 break
             entry.unlink(missing_ok=True)
+            self._digest_path(entry).unlink(missing_ok=True)
             freed += size
         return freed
 
@@ -178,7 +196,7 @@ def _compose(pieces, scenes, transitions, out_path, settings, cache, on_progress
                 segment = cache.path(key)
                 segment.parent.mkdir(parents=True, exist_ok=True)
                 frames = _transition_frames(piece, scenes, transitions, settings)
-                segment = pool.submit(_encode, frames, segment, settings)
+                segment = pool.submit(_encode, frames, segment, settings, cache)
                 encoded += 1
                 frames_encoded += piece.frames
             segments.append(segment)
@@ -193,9 +211,9 @@ def _compose(pieces, scenes, transitions, out_path, settings, cache, on_progress
     return CompositionReport(frames, len(pieces), encoded, frames_encoded)
 
 
-def _encode(frames: Iterator[np.ndarray], path: Path, settings: VideoSettings) -> Path:
+def _encode(frames: Iterator[np.ndarray], path: Path, settings: VideoSettings, cache: SegmentCache) -> Path:
     encode_frames(frames, path, settings)
-    return path
+    return cache.seal(path)
 
 
 def _transition_frames(

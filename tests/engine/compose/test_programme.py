@@ -266,7 +266,27 @@ def test_segment_cache_prunes_least_recently_used(tmp_path):
         path = cache.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x" * 100)
+        cache.seal(path)
         os.utime(path, ns=(age * 10**9, age * 10**9))
     assert cache.get(keys[0]) is not None  # used now: the newest
     assert cache.prune(max_bytes=200) == 100
     assert [cache.get(key) is not None for key in keys] == [True, False, True]
+
+
+def test_a_damaged_or_unsealed_segment_is_encoded_again(tmp_path, four_scenes):
+    """A cached transition whose bytes no longer match the hash recorded when it was
+    made (or that a crash left unsealed) is dropped and encoded again, not joined in."""
+    frames, transitions = four_scenes
+    scenes = make_scenes(tmp_path, frames, transitions)
+    cache = tmp_path / "segments"
+    compose(scenes, transitions, tmp_path / "v1.mp4", SETTINGS, segment_cache=cache)
+    segments = sorted(cache.glob("*/*.mp4"))
+    assert len(segments) == 3 and all(p.with_suffix(".sha256").is_file() for p in segments)
+    damaged = bytearray(segments[0].read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    segments[0].write_bytes(bytes(damaged))
+    segments[1].with_suffix(".sha256").unlink()
+    again = compose(scenes, transitions, tmp_path / "v2.mp4", SETTINGS, segment_cache=cache)
+    assert (again.pieces_encoded, again.frames_encoded) == (2, 12)
+    assert audit_decode(tmp_path / "v2.mp4").clean
+    assert (tmp_path / "v2.mp4").read_bytes() == (tmp_path / "v1.mp4").read_bytes()
