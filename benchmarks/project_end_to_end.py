@@ -40,7 +40,6 @@ from pathlib import Path
 
 import av
 import cv2
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "projects" / "demo"
@@ -50,7 +49,6 @@ except ImportError:
     sys.path.insert(0, str(REPO))
     import parallax_pipeline
 
-from parallax_pipeline.cli import main as parallax_cli  # noqa: E402
 from parallax_pipeline.spec import load_project  # noqa: E402
 
 try:

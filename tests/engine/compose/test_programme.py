@@ -16,7 +16,7 @@ from parallax_pipeline.engine.compose.programme import SegmentCache, compose
 from parallax_pipeline.engine.compose.timeline import TimelineError, pieces, plan
 from parallax_pipeline.engine.compose.transitions import Transition, blend, every_variant, progress
 from parallax_pipeline.engine.errors import MediaError
-from parallax_pipeline.engine.video.codec import VideoSettings, encode_frames, read_frames
+from parallax_pipeline.engine.video.codec import VideoSettings, read_frames
 from parallax_pipeline.engine.video.concat import audit_decode
 from parallax_pipeline.engine.video.parts import SceneParts, ScenePartsWriter
 

@@ -22,8 +22,7 @@ import numpy as np
 import pytest
 
 from parallax_pipeline.engine.depth.maps import read_depth_file
-from parallax_pipeline.engine.parallax import layers
-from parallax_pipeline.engine.parallax import reference
+from parallax_pipeline.engine.parallax import layers, reference
 from parallax_pipeline.engine.parallax.camera import Motion
 from parallax_pipeline.engine.parallax.images import fit_scale, load_image, place_on_canvas
 from parallax_pipeline.engine.parallax.renderer import render_frames
