@@ -29,6 +29,7 @@ from parallax_pipeline.freshness import stale_reasons
 from parallax_pipeline.recovery import RUN_KEY_TAG, pool_holders, process_tags, recover
 from parallax_pipeline.sensors import plan_changes
 from parallax_pipeline.spec import ProjectError
+from parallax_pipeline.store import cache_bytes
 
 POOL_POLL_SECONDS = 1.0
 
@@ -181,6 +182,9 @@ def settle(
         reasons = stale_reasons(spec, instance, store, depth_model)
         if reasons:
             report.stale[spec.name] = reasons
+    freed = store.prune(cache_bytes())
+    if freed:
+        log(f"[store] removed {len(freed)} cached objects no partition uses (over PARALLAX_CACHE_GB)")
     return report
 
 

@@ -24,7 +24,7 @@ from parallax_pipeline.freshness import recorded
 from parallax_pipeline.recovery import recover
 from parallax_pipeline.resources import ArtifactStore, DepthModel, ProjectLibrary
 from parallax_pipeline.spec import ProjectError, ProjectSpec
-from parallax_pipeline.store import ContentStore
+from parallax_pipeline.store import ContentStore, cache_bytes
 
 FILES_MISSING = "files missing"
 """Stands for the fingerprint of a partition whose stored files are gone."""
@@ -393,4 +393,7 @@ def nightly_rescan(
         context.log.error(problem)
     # Schedules cannot return partition requests: register new keys directly.
     plan.apply_partitions(context.instance)
+    freed = artifacts.open().prune(cache_bytes())
+    if freed:
+        context.log.info(f"removed {len(freed)} cached objects no partition uses (over PARALLAX_CACHE_GB)")
     return plan.run_requests or dg.SkipReason("projects are up to date")

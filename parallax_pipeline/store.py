@@ -42,6 +42,12 @@ _OBJECT_NAME = re.compile(r"^([0-9a-f]{64})(\.[A-Za-z0-9]+)?$")
 _STAGING_NAME = re.compile(r"^.+-(\d+)-[^-]+$")
 
 
+def cache_bytes() -> int:
+    """What the store may keep beyond the artifacts partitions point at (earlier
+    versions, kept so an undone edit costs nothing): ``PARALLAX_CACHE_GB``, default 20."""
+    return int(float(os.environ.get("PARALLAX_CACHE_GB", "20")) * 1024**3)
+
+
 class DamagedArtifact(RuntimeError):
     """A stored artifact failed its integrity check; it has been dropped."""
 
@@ -230,6 +236,42 @@ class ContentStore:
                     for path in [*bad, record]:
                         path.unlink(missing_ok=True)
         return problems
+
+    def prune(self, max_bytes: int) -> list[Path]:
+        """Keep what partitions point at; of the objects only the cache (``recipes/``)
+        remembers, delete the least recently made until they take at most ``max_bytes``,
+        with the recipe records that name them (those recipes are built again if asked
+        for). Returns the objects deleted. Bounds the store: every edit leaves the old
+        artifacts behind as cache, and a scene's lossless transition frames are large."""
+        pointed = set()
+        for record in (self.root / "partitions").rglob("*.json") if (self.root / "partitions").is_dir() else []:
+            try:
+                pointed |= {self.root / relative for relative in json.loads(record.read_text())["files"].values()}
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+        cached = []
+        for path in (self.root / "objects").glob("*/*") if (self.root / "objects").is_dir() else []:
+            if path not in pointed and _OBJECT_NAME.match(path.name):
+                stat = path.stat()
+                cached.append((stat.st_mtime_ns, stat.st_size, path))
+        total = sum(size for _, size, _ in cached)
+        deleted = []
+        for _, size, path in sorted(cached):
+            if total <= max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+            deleted.append(path)
+        if deleted:
+            gone = set(deleted)
+            for record in (self.root / "recipes").rglob("*.json") if (self.root / "recipes").is_dir() else []:
+                try:
+                    files = {self.root / relative for relative in json.loads(record.read_text())["files"].values()}
+                except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                    continue
+                if files & gone:
+                    record.unlink(missing_ok=True)
+        return deleted
 
     # --------------------------------------------------------------- partitions
     def point(self, asset: str, partition: str, artifact: Artifact) -> None:

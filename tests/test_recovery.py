@@ -4,6 +4,7 @@ processes. Real processes, real SIGKILL, real files."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -356,3 +357,22 @@ def test_a_failed_scene_leaves_the_run_failing_and_naming_what_is_stale(tmp_path
         assert "stale: project 'trip'" in result.stderr and "parallax_clip [trip|beta]" in result.stderr
         assert str(image) in result.stderr
         assert "video:" not in result.stdout
+
+
+def test_the_store_keeps_what_partitions_use_and_prunes_old_cache(tmp_path, built):
+    workspace = Workspace(tmp_path, built)
+    store = workspace.store
+    project = workspace.root / "projects" / "trip" / "project.yaml"
+    project.write_text(PROJECT_FILE.replace("duration: 1.0,", "duration: 1.0, motion: {preset: pan_right},"))
+    assert workspace.run().returncode == 0  # the earlier clips and videos stay, as cache
+    objects = set((workspace.root / "storage" / "objects").glob("*/*"))
+    pointed = {
+        store.root / relative
+        for record in (store.root / "partitions").rglob("*.json")
+        for relative in json.loads(record.read_text())["files"].values()
+    }
+    assert objects - pointed, "an edit leaves the earlier artifacts as cache"
+    assert set(store.prune(max_bytes=0)) == objects - pointed
+    assert all(path.is_file() for path in pointed) and store.verify() == []
+    result = workspace.run()  # nothing a partition uses was lost
+    assert result.returncode == 0 and "\n0 runs" in result.stdout, result.stdout
