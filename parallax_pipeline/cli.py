@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 INSTANCE_SETTINGS = """\
@@ -82,30 +81,15 @@ def run_projects(args: argparse.Namespace) -> int:
     return 0 if report.up_to_date else 1  # a failure a later round healed leaves nothing stale
 
 
-@contextmanager
 def _one_run_at_a_time(storage: Path, log):
-    """Hold the store's `parallax run` lock: a second `parallax run` on the same store
-    waits for the first and then finds its work done, instead of doing it again."""
-    import fcntl
+    """The store's `parallax run` lock: a second `parallax run` on the same store waits
+    for the first and then finds its work done, instead of doing it again."""
+    from parallax_pipeline.engine.files import exclusive_lock
 
-    lock = storage / "locks" / "parallax-run.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            log(f"waiting for the other `parallax run` on {storage} ({holder}) to finish")
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    def say(holder: str) -> None:
+        log(f"waiting for the other `parallax run` on {storage} ({holder}) to finish")
+
+    return exclusive_lock(storage / "locks" / "parallax-run.lock", on_wait=say)
 
 
 def verify_store(args: argparse.Namespace) -> int:

@@ -78,10 +78,11 @@ def wait_for_pools(
         info = instance.event_log_storage.get_concurrency_info(pool)
         limit = info.limit if info.limit is not None else info.slot_count
         while limit:
-            recover(instance)  # a holder that died frees its slots here
             holders = pool_holders(instance, pool)
             if len(holders) < limit:
                 break
+            if recover(instance).freed_runs:  # a holder that died (or ended) frees its slots
+                continue
             names = ", ".join(f"{run.run_id[:8]} ({run.status.value})" for run in holders)
             if names not in said:
                 log(f"    waiting for a slot of pool {pool!r}, held by run {names}")
@@ -141,7 +142,6 @@ def settle(
         for request in requests:
             keys = ", ".join(key.to_user_string() for key in request.asset_selection or [])
             log(f"[{source}] {keys} [{request.partition_key}]")
-            recover_now()
             wait_for_pools(defs, instance, request, log)
             run = execute(defs, instance, request, log_level)
             report.runs.append(run)
@@ -154,6 +154,8 @@ def settle(
     recover_now()
     cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
     for round_number in range(max_rounds):
+        if round_number:
+            recover_now()  # a run of another process may have died meanwhile
         plan = plan_changes(
             resources["projects"],
             instance,

@@ -37,14 +37,20 @@ class Plan:
     new_scenes: list[str] = field(default_factory=list)
     gone_projects: list[str] = field(default_factory=list)
     gone_scenes: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    """Projects that cannot be used (invalid project.yaml, missing files), in words."""
-    warnings: list[str] = field(default_factory=list)
-    """Files a project holds but does not use, and why."""
     notes_by_project: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
     """Project -> (its problems, its warnings)."""
     scenes_by_project: dict[str, list[str]] = field(default_factory=dict)
     """Project -> the scene ids it uses (what keeps a scene partition registered)."""
+
+    @property
+    def problems(self) -> list[str]:
+        """Projects that cannot be used (invalid project.yaml, missing files), in words."""
+        return [text for name in sorted(self.notes_by_project) for text in self.notes_by_project[name][0]]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Files a project holds but does not use, and why."""
+        return [text for name in sorted(self.notes_by_project) for text in self.notes_by_project[name][1]]
 
     def partition_requests(self) -> list:
         requests = []
@@ -177,14 +183,11 @@ def plan_changes(
             spec = library.load(name)
         except (ProjectError, OSError) as error:
             # One broken project must not stop the others; its scenes stay registered.
-            plan.problems.append(str(error))
             plan.notes_by_project[name] = ([str(error)], [])
             plan.scenes_by_project[name] = sorted(known_scenes)
             scenes_in_use |= known_scenes
             continue
-        warnings = [f"{spec.root}: {warning}" for warning in spec.warnings]
-        plan.warnings += warnings
-        plan.notes_by_project[name] = ([], warnings)
+        plan.notes_by_project[name] = ([], [f"{spec.root}: {warning}" for warning in spec.warnings])
         if name not in known_projects:
             plan.new_projects.append(name)
         plan.scenes_by_project[name] = [scene.id for scene in spec.scenes]
@@ -393,7 +396,10 @@ def nightly_rescan(
         context.log.error(problem)
     # Schedules cannot return partition requests: register new keys directly.
     plan.apply_partitions(context.instance)
-    freed = artifacts.open().prune(cache_bytes())
+    store = artifacts.open()
+    for leftover in store.sweep():
+        context.log.info(f"removed {leftover.name}, left by a dead process")
+    freed = store.prune(cache_bytes())
     if freed:
         context.log.info(f"removed {len(freed)} cached objects no partition uses (over PARALLAX_CACHE_GB)")
     return plan.run_requests or dg.SkipReason("projects are up to date")

@@ -15,7 +15,8 @@ code version). It doubles as the Dagster data version, so identical inputs are f
 downstream. Every write is atomic and flushed (`engine.files`).
 
 Nothing read from the store is trusted: every object is checked against its SHA-256
-name when it is read (once per process while its size and time are unchanged). A
+name when it is read (once per process while its size and time are unchanged). What dead
+processes left in ``staging/`` is removed by `sweep` (`parallax run`, the nightly re-scan). A
 damaged object, or a record that does not parse, is dropped with the records that use
 it; `cached` then misses (the artifact is built again) and `load` raises
 `DamagedArtifact` naming the asset and partition, so the run fails clearly and the next
@@ -24,19 +25,25 @@ run rebuilds the partition from its inputs.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parallax_pipeline.engine.files import file_digest, process_alive, sweep_temp_files, sync_folder, write_atomic
+from parallax_pipeline.engine.files import (
+    exclusive_lock,
+    file_digest,
+    matches_digest,
+    process_alive,
+    sweep_temp_files,
+    sync_folder,
+    write_atomic,
+)
 
 _OBJECT_NAME = re.compile(r"^([0-9a-f]{64})(\.[A-Za-z0-9]+)?$")
 _STAGING_NAME = re.compile(r"^.+-(\d+)-[^-]+$")
@@ -64,26 +71,22 @@ class Artifact:
         return self.files[role]
 
 
-# (path, size, mtime_ns) of objects whose bytes matched their name in this process
-_verified: set[tuple[str, int, int]] = set()
-
-
 def verify_object(path: Path) -> bool:
-    """True when an object's bytes still hash to its name (remembered while unchanged)."""
+    """True when an object's bytes still hash to its name (`files.matches_digest`)."""
     match = _OBJECT_NAME.match(path.name)
-    if match is None:
-        return False
+    return match is not None and matches_digest(path, match.group(1))
+
+
+def _record_files(root: Path, record: Path) -> dict[str, Path] | None:
+    """The files a record names, by role; None when it is unreadable."""
     try:
-        stat = path.stat()
-    except OSError:
-        return False
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key in _verified:
-        return True
-    if file_digest(path) != match.group(1):
-        return False
-    _verified.add(key)
-    return True
+        return {role: root / relative for role, relative in json.loads(record.read_text())["files"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _records(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.json")) if folder.is_dir() else []
 
 
 class ContentStore:
@@ -113,7 +116,7 @@ class ContentStore:
             record = json.loads(path.read_text())
             files = {role: self.root / relative for role, relative in record["files"].items()}
             artifact = Artifact(recipe=record["recipe"], files=files, info=record["info"])
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             self._drop(path, [], f"{what}: its record {path.relative_to(self.root)} is unreadable ({err})")
             return None
         missing = [p for p in files.values() if not p.is_file()]
@@ -150,23 +153,14 @@ class ContentStore:
                 return artifact, True
             return self.put(asset, recipe, build), False
 
-    @contextmanager
-    def _building(self, asset: str, recipe: str) -> Iterator[None]:
-        lock = self.root / "locks" / asset / f"{recipe}.lock"
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock, "a") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released by the kernel if the process dies
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    def _building(self, asset: str, recipe: str):
+        return exclusive_lock(self.root / "locks" / asset / f"{recipe}.lock")
 
     def put(self, asset: str, recipe: str, build: Callable[[Path], Mapping[str, Any]]) -> Artifact:
         """Run `build(folder)`, which writes files into an empty folder and returns facts;
         keep every file it wrote as an object and remember them under `recipe`."""
         staging = self.root / "staging"
         staging.mkdir(parents=True, exist_ok=True)
-        self.sweep()
         folder = Path(tempfile.mkdtemp(dir=staging, prefix=f"{asset}-{os.getpid()}-"))
         try:
             info = build(folder)
@@ -216,18 +210,17 @@ class ContentStore:
         problems = []
         for kind in ("partitions", "recipes"):
             folder = self.root / kind
-            for record in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
+            for record in _records(folder):
                 asset, *rest = record.relative_to(folder).with_suffix("").parts
                 what = f"{asset} [{'|'.join(rest)}]" if kind == "partitions" else f"{asset} (recipe {rest[-1]})"
-                try:
-                    files = [self.root / relative for relative in json.loads(record.read_text())["files"].values()]
-                except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-                    problems.append(f"{what}: record {record.relative_to(self.root)} is unreadable ({err})")
+                files = _record_files(self.root, record)
+                if files is None:
+                    problems.append(f"{what}: record {record.relative_to(self.root)} is unreadable")
                     if repair:
                         record.unlink(missing_ok=True)
                     continue
-                bad = [p for p in files if p.is_file() and file_digest(p) != p.name.split(".")[0]]
-                gone = [p for p in files if not p.is_file()]
+                bad = [p for p in files.values() if p.is_file() and not verify_object(p)]
+                gone = [p for p in files.values() if not p.is_file()]
                 for path in bad:
                     problems.append(f"{what}: {path.relative_to(self.root)} is damaged (its bytes no longer match its name)")
                 for path in gone:
@@ -244,11 +237,8 @@ class ContentStore:
         for). Returns the objects deleted. Bounds the store: every edit leaves the old
         artifacts behind as cache, and a scene's lossless transition frames are large."""
         pointed = set()
-        for record in (self.root / "partitions").rglob("*.json") if (self.root / "partitions").is_dir() else []:
-            try:
-                pointed |= {self.root / relative for relative in json.loads(record.read_text())["files"].values()}
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                continue
+        for record in _records(self.root / "partitions"):
+            pointed |= set((_record_files(self.root, record) or {}).values())
         cached = []
         for path in (self.root / "objects").glob("*/*") if (self.root / "objects").is_dir() else []:
             if path not in pointed and _OBJECT_NAME.match(path.name):
@@ -264,12 +254,8 @@ class ContentStore:
             deleted.append(path)
         if deleted:
             gone = set(deleted)
-            for record in (self.root / "recipes").rglob("*.json") if (self.root / "recipes").is_dir() else []:
-                try:
-                    files = {self.root / relative for relative in json.loads(record.read_text())["files"].values()}
-                except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                    continue
-                if files & gone:
+            for record in _records(self.root / "recipes"):
+                if set((_record_files(self.root, record) or {}).values()) & gone:
                     record.unlink(missing_ok=True)
         return deleted
 
@@ -290,12 +276,8 @@ class ContentStore:
     def has(self, asset: str, partition: str) -> bool:
         """Whether a partition points at an artifact whose files are all there (cheap: no
         hashing; damage is found when the files are read)."""
-        path = self._record_path("partitions", asset, _partition_path(partition))
-        try:
-            record = json.loads(path.read_text())
-            return all((self.root / relative).is_file() for relative in record["files"].values())
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return False
+        files = _record_files(self.root, self._record_path("partitions", asset, _partition_path(partition)))
+        return files is not None and all(path.is_file() for path in files.values())
 
 
 def _partition_path(partition: str) -> str:

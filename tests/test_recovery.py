@@ -142,7 +142,7 @@ def test_killed_at_every_point_a_rerun_ends_with_the_clean_video(tmp_path, clean
             killed.append(marker)
     assert killed == KILL_POINTS, f"only killed at {killed}"
     with workspace.instance() as instance:
-        stuck = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        stuck = [run.run_id for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))]
     assert stuck, "a killed run is left STARTED (what recovery must mend)"
 
     result = workspace.run()
@@ -152,6 +152,7 @@ def test_killed_at_every_point_a_rerun_ends_with_the_clean_video(tmp_path, clean
     _same_video(workspace.video, clean_build)
     with workspace.instance() as instance:
         assert not instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        assert {instance.get_run_by_id(run_id).status for run_id in stuck} == {dg.DagsterRunStatus.FAILURE}
         storage = instance.event_log_storage
         assert not any(storage.get_concurrency_info(pool).claimed_slots for pool in storage.get_concurrency_keys())
     assert not list((workspace.root / "storage" / "staging").iterdir()), "staging left behind"
@@ -215,7 +216,7 @@ def test_a_run_waiting_on_a_pool_says_so_and_stops_on_sigterm_and_a_dead_holder_
         assert instance.get_run_by_id(holder).status == dg.DagsterRunStatus.FAILURE
 
 
-def test_two_runs_at_once_do_the_work_once(tmp_path, clean_build):
+def test_two_runs_at_once_do_the_work_once(tmp_path, built, clean_build):
     workspace = Workspace(tmp_path)
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
     processes = [workspace.start(logs[0])]
@@ -226,6 +227,8 @@ def test_two_runs_at_once_do_the_work_once(tmp_path, clean_build):
     waited = [out for out in outputs if "waiting for the other `parallax run`" in out]
     assert len(waited) == 1 and "\n0 runs" in waited[0], outputs
     _same_video(workspace.video, clean_build)
+    with workspace.instance() as together, built.instance() as alone:
+        assert len(together.get_runs()) == len(alone.get_runs())  # the runs of one build, not two
 
 
 def test_dead_processes_leftovers_are_swept_and_live_ones_kept(tmp_path):
@@ -308,6 +311,7 @@ def test_damage_found_on_read_names_the_asset_and_partition_and_heals_on_the_nex
     the depth map by asset and partition, drops it, and the same `parallax run` rebuilds it."""
     workspace = Workspace(tmp_path, built)
     depth = workspace.store.load("depth_map", "trip|alpha").path("depth.npy")
+    original = np.load(depth)
     np.save(depth.with_suffix(".tmp.npy"), np.full((4, 4), 0.5, np.float32))  # in range, wrong data
     shutil.move(depth.with_suffix(".tmp.npy"), depth)
     project = workspace.root / "projects" / "trip" / "project.yaml"
@@ -316,6 +320,8 @@ def test_damage_found_on_read_names_the_asset_and_partition_and_heals_on_the_nex
     assert result.returncode == 0, result.stdout + result.stderr
     assert "depth_map [trip|alpha]" in result.stdout + result.stderr and "damaged" in result.stdout + result.stderr
     assert workspace.store.verify() == []
+    rebuilt = np.load(workspace.store.load("depth_map", "trip|alpha").path("depth.npy"))
+    np.testing.assert_array_equal(rebuilt, original)  # made again from the inputs, not the damaged bytes
 
 
 def test_a_damaged_final_video_is_not_republished_from_the_cache(tmp_path, built):

@@ -9,12 +9,13 @@ finished name. No PyAV, torch or Dagster here: the projects sensor imports this 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -136,6 +137,51 @@ def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, the content key of stored artifacts and cached segments."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+# (path, size, mtime_ns, digest) of files whose bytes matched a digest in this process
+_matched: set[tuple[str, int, int, str]] = set()
+
+
+def matches_digest(path: Path, digest: str) -> bool:
+    """Whether a file's bytes hash to ``digest`` (SHA-256 hex); remembered while its size
+    and time are unchanged, so reading the same stored file again costs a ``stat``."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return False
+    key = (str(path), stat.st_size, stat.st_mtime_ns, digest)
+    if key in _matched:
+        return True
+    if file_digest(path) != digest:
+        return False
+    _matched.add(key)
+    return True
+
+
+@contextmanager
+def exclusive_lock(path: Path, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if need be) for the block; the kernel
+    releases it if the process dies. When another process holds it, ``on_wait`` is told
+    who (the holder writes its pid into the file) before this one waits."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                handle.seek(0)
+                on_wait(handle.read().strip() or "another process")
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def check_input_file(path: Path) -> Path:
