@@ -13,10 +13,14 @@ import dagster as dg
 
 def rebuild_on_upstream_change(*, wait_for_all_deps: bool = False) -> dg.AutomationCondition:
     """`wait_for_all_deps` also holds the asset back while a dependency is missing; fan-in
-    assets over the project × scene cross product cannot use it, since keys naming scenes
-    a project does not have stay missing forever."""
+    assets over the scene positions do not use it: a position past a project's last scene
+    is missing until the projects sensor marks it empty."""
+    # Only updates made by runs count: the sensor's "empty position" markers are run-less
+    # materializations, and a new position added for one big project must not re-compose
+    # every other project (a project that lost scenes is re-composed by the sensor).
+    made_by_a_run = dg.AutomationCondition.data_version_changed() & dg.AutomationCondition.any_new_update_has_run_tags()
     upstream_changed = dg.AutomationCondition.any_deps_match(
-        dg.AutomationCondition.data_version_changed() | dg.AutomationCondition.will_be_requested()
+        made_by_a_run | dg.AutomationCondition.will_be_requested()
     ).with_label("upstream data version changed")
     # A scene whose clip failed holds its project back until that clip is made (the
     # sensor requests it again when its inputs change): composing without it would only

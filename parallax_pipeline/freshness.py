@@ -49,10 +49,10 @@ class _Walk:
         self.instance, self.store = instance, store
         self.reasons: list[str] = []
 
-    def check(self, asset: str, partition: str, source: str, expected_recipe=None) -> str | None:
+    def check(self, asset: str, partition: str, source: str, expected_recipe=None, scene: str = "") -> str | None:
         """The partition's recorded recipe, noting why it is stale when it is."""
         found = recorded(self.instance, asset, partition)
-        where = f"{asset} [{partition}]"
+        where = f"{asset} [{partition}]" + (f" (scene {scene!r})" if scene else "")
         if found is None:
             self.reasons.append(f"{where}: not made yet")
             return None
@@ -69,12 +69,14 @@ def stale_reasons(spec: ProjectSpec, instance: dg.DagsterInstance, store: Conten
     """Why the project's final video does not match its inputs; empty when it does."""
     walk = _Walk(instance, store)
     clip_recipes = []
-    for scene in spec.scenes:
-        key = str(partitions.scene_key(spec.name, scene.id))
-        depth = walk.check("depth_map", key, recipes.depth_map_source(scene, depth_model))
+    for index, scene in enumerate(spec.scenes):
+        key = str(partitions.scene_key(spec.name, index))
+        depth = walk.check("depth_map", key, recipes.depth_map_source(scene, depth_model), scene=scene.id)
         clip_source = recipes.parallax_clip_source(spec, scene)
         clip_recipes.append(
-            walk.check("parallax_clip", key, clip_source, recipes.combine(clip_source, depth) if depth else None)
+            walk.check(
+                "parallax_clip", key, clip_source, recipes.combine(clip_source, depth) if depth else None, scene=scene.id
+            )
         )
     composed_source = recipes.composed_video_source(spec)
     composed = walk.check(

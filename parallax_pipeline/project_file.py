@@ -20,8 +20,25 @@ from parallax_pipeline.engine.parallax.images import IMAGE_SUFFIXES  # noqa: F40
 PROJECT_FILE = "project.yaml"
 DEPTH_SUFFIXES = (".png", ".npy")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".flac")
-# Names become Dagster partition keys: no '|' or ',' and nothing a path could abuse.
+# Project names become Dagster partition keys: no '|' (a multi-partition key's separator,
+# such a key silently vanishes from key lists) or ',' (breaks UI backfills), and nothing a
+# path could abuse. Scene ids follow the same rule.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+MAX_SCENES = 999
+"""Scenes one project may have (scene partitions are keyed by a three-digit position)."""
+
+
+def name_problem(name: str) -> str:
+    """Why ``name`` cannot name a project, in words."""
+    if "|" in name or "," in name:
+        return (
+            f"project folder name {name!r} contains {'|' if '|' in name else ','!r}: names become Dagster "
+            "partition keys, where '|' separates dimensions and ',' separates keys; rename the folder"
+        )
+    return (
+        f"project folder name {name!r} must be 1 to 64 letters, digits, '-' or '_', starting with a "
+        f"letter or digit ({NAME_PATTERN})"
+    )
 
 RESOLUTIONS = {
     "360p": (640, 360),

@@ -82,11 +82,12 @@ def parallax_clip_source(spec: ProjectSpec, scene: Scene) -> str:
 
 def composed_video_source(spec: ProjectSpec) -> str:
     # The transitions as they are used: the last scene's (ignored) is left out, so editing
-    # it does not re-compose; scene frame counts come in through the clips' recipes.
+    # it does not re-compose; the scenes and their frame counts come in through the clips'
+    # recipes, in order, so renaming a scene does not re-compose either.
     return digest(
         "composed_video",
         CODE_VERSIONS["composed_video"],
-        [scene.id for scene in spec.scenes],
+        len(spec.scenes),
         [transition.model_dump() for transition in spec.transitions()],
         spec.output.model_dump(),
     )

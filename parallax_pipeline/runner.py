@@ -27,7 +27,7 @@ import dagster as dg
 
 from parallax_pipeline.freshness import stale_reasons
 from parallax_pipeline.recovery import RUN_KEY_TAG, pool_holders, process_tags, recover
-from parallax_pipeline.sensors import plan_changes
+from parallax_pipeline.planning import plan_changes
 from parallax_pipeline.spec import ProjectError
 from parallax_pipeline.store import cache_bytes
 
@@ -170,6 +170,7 @@ def settle(
             for warning in plan.warnings:
                 log(f"warning: {warning}")
         plan.apply_partitions(instance)
+        plan.forget_unused(store)
         ran = run_all("sensor", [r for r in plan.run_requests if not _run_key_used(instance, r.run_key)])
         automation = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
         cursor = automation.cursor

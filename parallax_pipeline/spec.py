@@ -19,6 +19,7 @@ from parallax_pipeline.engine.compose.timeline import Placement, frames_for
 from parallax_pipeline.engine.compose.transitions import Transition
 from parallax_pipeline.engine.parallax.camera import Motion
 from parallax_pipeline.project_file import (
+    MAX_SCENES,
     AUDIO_SUFFIXES,
     DEPTH_SUFFIXES,
     IMAGE_SUFFIXES,
@@ -27,6 +28,7 @@ from parallax_pipeline.project_file import (
     OutputSettings,
     ProjectError,
     SceneEntry,
+    name_problem,
     read_project_file,
 )
 
@@ -87,6 +89,14 @@ class ProjectSpec(BaseModel):
     audio: Audio
     warnings: tuple[str, ...] = ()
     """Files in the project folder it does not use, each with the reason."""
+
+    def scene_at(self, index: int) -> Scene:
+        """The scene at a 0-based position (a scene partition's key)."""
+        if not 0 <= index < len(self.scenes):
+            raise ProjectError(
+                f"{self.root}: project {self.name!r} has {len(self.scenes)} scene(s); position {index + 1} is empty"
+            )
+        return self.scenes[index]
 
     def scene(self, scene_id: str) -> Scene:
         for scene in self.scenes:
@@ -193,7 +203,7 @@ def load_project(root: Path | str) -> ProjectSpec:
     root = Path(root)
     name = root.name
     if not re.match(NAME_PATTERN, name):
-        raise ProjectError(f"{root}: project folder name must match {NAME_PATTERN}")
+        raise ProjectError(f"{root}: {name_problem(name)}")
     if not root.is_dir():
         raise ProjectError(f"{root}: project folder does not exist")
     config = read_project_file(root)
@@ -208,6 +218,10 @@ def load_project(root: Path | str) -> ProjectSpec:
         entries = [SceneEntry(image=str(p.relative_to(root))) for p in images]
     if not entries:
         raise ProjectError(f"{root}: project has no scenes (no images in {root / 'images'})")
+    if len(entries) > MAX_SCENES:
+        raise ProjectError(
+            f"{where}: {len(entries)} scenes; a project may have at most {MAX_SCENES}: split it into several projects"
+        )
 
     defaults = config.defaults
     scenes, seen = [], set()

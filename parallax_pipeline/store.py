@@ -263,6 +263,19 @@ class ContentStore:
     def point(self, asset: str, partition: str, artifact: Artifact) -> None:
         self._write_record(self._record_path("partitions", asset, _partition_path(partition)), artifact)
 
+    def forget(self, asset: str, partition: str) -> None:
+        """The partition holds no artifact any more (a scene position left empty): its
+        pointer goes, so `prune` may reclaim what only it kept."""
+        self._record_path("partitions", asset, _partition_path(partition)).unlink(missing_ok=True)
+
+    def forget_project(self, project: str) -> None:
+        """A deleted project's partitions hold nothing any more (see `forget`)."""
+        _partition_path(project)  # refuses a name that could leave the store
+        for folder in (self.root / "partitions").glob("*") if (self.root / "partitions").is_dir() else []:
+            (folder / f"{project}.json").unlink(missing_ok=True)
+            if (folder / project).is_dir():
+                shutil.rmtree(folder / project)
+
     def load(self, asset: str, partition: str) -> Artifact | None:
         """The artifact a partition points at; None when it has none. Raises
         `DamagedArtifact` (naming the asset and partition) when its files are damaged."""

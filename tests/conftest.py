@@ -64,6 +64,17 @@ class Studio:
         )
 
 
+    def built_since(self, mark: int) -> set[tuple[str, str | None]]:
+        """(asset, partition) of the materializations since ``mark`` that built their
+        artifact (not reused from the content cache, nor marked empty)."""
+        built = set()
+        for record in self._materializations(after_storage_id=mark):
+            cache = record.asset_materialization.metadata.get("cache")
+            if cache is not None and cache.value.startswith("miss"):
+                built.add((record.asset_key.to_user_string(), record.partition_key))
+        return built
+
+
 def pytest_configure(config):
     for line in dagster_warnings.pytest_filters():
         config.addinivalue_line("filterwarnings", line)

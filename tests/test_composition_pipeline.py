@@ -6,6 +6,7 @@ from __future__ import annotations
 import cv2
 
 from parallax_pipeline.engine.video.codec import probe
+from parallax_pipeline.partitions import scene_key
 from parallax_pipeline.engine.video.concat import audit_decode
 from parallax_pipeline.runner import settle
 from parallax_pipeline.spec import load_project
@@ -31,7 +32,7 @@ def _encoded_once(defs, spec) -> None:
     frames by the composition."""
     store = defs.resources["artifacts"].open()
     composed = store.load("composed_video", spec.name)
-    clips = [store.load("parallax_clip", f"{spec.name}|{scene.id}") for scene in spec.scenes]
+    clips = [store.load("parallax_clip", str(scene_key(spec.name, index))) for index in range(len(spec.scenes))]
     transition_frames = sum(place.overlap_out for place in spec.timeline())
     assert sum(clip.info["frames_encoded"] for clip in clips) + transition_frames == spec.total_frames
     programme = packets(composed.path("video.mp4"))
@@ -73,7 +74,7 @@ def test_transitions_and_incremental_recomposition(studio):
     cv2.imwrite(str(spec.scenes[1].image), image)
     mark = studio.mark()
     assert settle(defs, studio.instance).succeeded
-    assert _assets(studio.materialized_since(mark))["parallax_clip"] == {"trans|two"}
+    assert _assets(studio.materialized_since(mark))["parallax_clip"] == {"trans|002"}
     composed = _composed(defs, "trans")
     assert (composed.info["pieces_encoded"], composed.info["frames_encoded"]) == (2, 12)
     audit = audit_decode(composed.path("video.mp4"))

@@ -34,7 +34,7 @@ def test_demo_renders_end_to_end(studio):
     assert info.audio_duration == pytest.approx(info.duration, abs=0.05)
     assert info.audio_rate == 48_000 and info.audio_channels == 2
     made = _assets(studio.materialized_since(0))
-    scene_keys = {f"demo|{scene.id}" for scene in spec.scenes}
+    scene_keys = {f"demo|{index + 1:03d}" for index in range(len(spec.scenes))}
     assert made["depth_map"] == scene_keys and made["parallax_clip"] == scene_keys
     assert made["composed_video"] == made["mixed_audio"] == made["final_video"] == {"demo"}
 
@@ -77,8 +77,8 @@ def test_only_what_changed_rematerialises(studio):
     assert settle(defs, studio.instance).succeeded
     made = _assets(studio.materialized_since(mark))
     assert made == {
-        "depth_map": {f"demo|{changed.id}"},
-        "parallax_clip": {f"demo|{changed.id}"},
+        "depth_map": {"demo|002"},
+        "parallax_clip": {"demo|002"},
         "composed_video": {"demo"},
         "final_video": {"demo"},
     }
@@ -100,7 +100,7 @@ def test_corrupt_image_fails_only_its_scene(studio):
     assert settle(defs, studio.instance).succeeded
     store = defs.resources["artifacts"].open()
     broken = spec.scenes[2]
-    before = {scene.id: store.load("parallax_clip", f"demo|{scene.id}") for scene in spec.scenes}
+    before = {key: store.load("parallax_clip", key) for key in (f"demo|{i + 1:03d}" for i in range(len(spec.scenes)))}
     published = (studio.renders / "demo.mp4").read_bytes()
     broken.image.write_bytes(b"this is not a jpeg at all")
 
@@ -108,8 +108,8 @@ def test_corrupt_image_fails_only_its_scene(studio):
     assert len(report.failures) >= 1
     assert any(str(broken.image) in failure for failure in report.failures), report.failures
     # The other scenes' artifacts are untouched; the broken scene keeps its last good clip.
-    for scene_id, artifact in before.items():
-        assert store.load("parallax_clip", f"demo|{scene_id}") == artifact
+    for key, artifact in before.items():
+        assert store.load("parallax_clip", key) == artifact
         assert all(path.is_file() for path in artifact.files.values())
     assert (studio.renders / "demo.mp4").read_bytes() == published  # the last good video stays
 
@@ -149,7 +149,7 @@ def test_depth_map_from_a_model_folder(studio, tmp_path):
     defs = studio.defs()
     report = settle(defs, studio.instance)
     assert report.succeeded, report.failures
-    artifact = defs.resources["artifacts"].open().load("depth_map", "nodepth|alpha")
+    artifact = defs.resources["artifacts"].open().load("depth_map", "nodepth|001")
     image = cv2.imread(str(next((folder / "images").iterdir())))
     disparity = np.load(artifact.path("depth.npy"))
     assert disparity.shape == image.shape[:2] and disparity.dtype == np.float32
@@ -173,7 +173,7 @@ def test_a_supplied_depth_map_gives_the_asset_and_the_render_command_one_dispari
     defs = studio.defs()
     report = settle(defs, studio.instance)
     assert report.succeeded, report.failures
-    stored = np.load(defs.resources["artifacts"].open().load("depth_map", "halfdepth|alpha").path("depth.npy"))
+    stored = np.load(defs.resources["artifacts"].open().load("depth_map", "halfdepth|001").path("depth.npy"))
     image = load_image(next((folder / "images").iterdir()))
     rendered = picture_disparity(image, str(depth_file), model="unused", device="cpu")
     assert stored.shape == image.shape[:2]

@@ -124,7 +124,7 @@ def _kill_when(process: subprocess.Popen, log: Path, marker: str, timeout: float
 # the end of a clip's frames (encoding and storing follow), the mix, the composition,
 # its last frames (the final mux follows), and the publishing of the final video.
 KILL_POINTS = [
-    "[sensor] depth_map, parallax_clip [trip|alpha]",
+    "[sensor] depth_map, parallax_clip [trip|001]",
     "trip/alpha: frame 24/24",
     "mixed_audio [trip]",
     "composed_video",
@@ -270,11 +270,11 @@ def _flip(path: Path) -> None:
 @pytest.mark.parametrize(
     "asset,partition,role",
     [
-        ("depth_map", "trip|alpha", "depth.png"),
-        ("depth_map", "trip|beta", "depth.npy"),
-        ("parallax_clip", "trip|alpha", "solo.mp4"),
-        ("parallax_clip", "trip|beta", "head.npy"),
-        ("parallax_clip", "trip|alpha", "tail.npy"),
+        ("depth_map", "trip|001", "depth.png"),
+        ("depth_map", "trip|002", "depth.npy"),
+        ("parallax_clip", "trip|001", "solo.mp4"),
+        ("parallax_clip", "trip|002", "head.npy"),
+        ("parallax_clip", "trip|001", "tail.npy"),
         ("composed_video", "trip", "video.mp4"),
         ("mixed_audio", "trip", "mix.wav"),
         ("final_video", "trip", "final.mp4"),
@@ -310,7 +310,7 @@ def test_damage_found_on_read_names_the_asset_and_partition_and_heals_on_the_nex
     """No `verify`: an edit makes the clip read its damaged depth map; the run reports
     the depth map by asset and partition, drops it, and the same `parallax run` rebuilds it."""
     workspace = Workspace(tmp_path, built)
-    depth = workspace.store.load("depth_map", "trip|alpha").path("depth.npy")
+    depth = workspace.store.load("depth_map", "trip|001").path("depth.npy")
     original = np.load(depth)
     np.save(depth.with_suffix(".tmp.npy"), np.full((4, 4), 0.5, np.float32))  # in range, wrong data
     shutil.move(depth.with_suffix(".tmp.npy"), depth)
@@ -318,9 +318,9 @@ def test_damage_found_on_read_names_the_asset_and_partition_and_heals_on_the_nex
     project.write_text(PROJECT_FILE.replace("duration: 1.0,", "duration: 1.0, motion: {preset: pan_left},"))
     result = workspace.run()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "depth_map [trip|alpha]" in result.stdout + result.stderr and "damaged" in result.stdout + result.stderr
+    assert "depth_map [trip|001]" in result.stdout + result.stderr and "damaged" in result.stdout + result.stderr
     assert workspace.store.verify() == []
-    rebuilt = np.load(workspace.store.load("depth_map", "trip|alpha").path("depth.npy"))
+    rebuilt = np.load(workspace.store.load("depth_map", "trip|001").path("depth.npy"))
     np.testing.assert_array_equal(rebuilt, original)  # made again from the inputs, not the damaged bytes
 
 
@@ -340,10 +340,10 @@ def test_a_damaged_final_video_is_not_republished_from_the_cache(tmp_path, built
 
 def test_verify_command_reports_and_repairs(tmp_path, built):
     workspace = Workspace(tmp_path, built)
-    _flip(workspace.store.load("parallax_clip", "trip|beta").path("solo.mp4"))
+    _flip(workspace.store.load("parallax_clip", "trip|002").path("solo.mp4"))
     verify = [str(PARALLAX), "verify"]
     found = subprocess.run(verify, env=workspace.env, capture_output=True, text=True)
-    assert found.returncode == 1 and "parallax_clip [trip|beta]" in found.stdout, found.stdout + found.stderr
+    assert found.returncode == 1 and "parallax_clip [trip|002]" in found.stdout, found.stdout + found.stderr
     assert subprocess.run([*verify, "--repair"], env=workspace.env, capture_output=True).returncode == 1
     assert subprocess.run(verify, env=workspace.env, capture_output=True).returncode == 0
     result = workspace.run()
@@ -360,7 +360,7 @@ def test_a_failed_scene_leaves_the_run_failing_and_naming_what_is_stale(tmp_path
     for attempt in range(2):  # and again: never "0 runs", exit 0
         result = workspace.run()
         assert result.returncode == 1, result.stdout
-        assert "stale: project 'trip'" in result.stderr and "parallax_clip [trip|beta]" in result.stderr
+        assert "stale: project 'trip'" in result.stderr and "parallax_clip [trip|002]" in result.stderr
         assert str(image) in result.stderr
         assert "video:" not in result.stdout
 

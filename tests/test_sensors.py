@@ -39,12 +39,12 @@ def test_new_project_folder_is_registered_and_rendered(studio):
     result = evaluate(studio, defs)
     assert _partition_changes(result) == {
         "projects": [("add", {"trip"})],
-        "scenes": [("add", {"alpha", "beta"})],
+        "scene_positions": [("add", {"001", "002"})],
     }
     both = frozenset({"depth_map", "parallax_clip"})
     assert _requests(result) == {
-        (both, "trip|alpha"),
-        (both, "trip|beta"),
+        (both, "trip|001"),
+        (both, "trip|002"),
         (frozenset({"mixed_audio"}), "trip"),
     }
 
@@ -57,28 +57,34 @@ def test_added_image_renders_only_the_new_scene(studio):
 
     add_scene(folder, "gamma", "01-valley")
     result = evaluate(studio, defs)
-    assert _partition_changes(result) == {"scenes": [("add", {"gamma"})]}
+    assert _partition_changes(result) == {"scene_positions": [("add", {"003"})]}
     # The soundtrack follows the picture's length, so it is remixed too.
     assert _requests(result) == {
-        (frozenset({"depth_map", "parallax_clip"}), "trip|gamma"),
+        (frozenset({"depth_map", "parallax_clip"}), "trip|003"),
         (frozenset({"mixed_audio"}), "trip"),
     }
 
 
-def test_removed_image_recomposes_the_project(studio):
+def test_removed_image_recomposes_the_project_without_rendering_a_scene(studio):
     folder = write_small_project(studio.projects / "trip", ["alpha", "beta", "gamma"])
     defs = studio.defs()
     assert settle(defs, studio.instance).succeeded
 
     next((folder / "images").glob("beta.*")).unlink()
     result = evaluate(studio, defs)
-    assert _partition_changes(result) == {"scenes": [("delete", {"beta"})]}
-    assert _requests(result) == {(frozenset({"composed_video"}), "trip"), (frozenset({"mixed_audio"}), "trip")}
+    # gamma moves up to position 2; position 3 is no longer used by any project.
+    assert _partition_changes(result) == {"scene_positions": [("delete", {"003"})]}
+    both = frozenset({"depth_map", "parallax_clip"})
+    assert _requests(result) == {(both, "trip|002"), (frozenset({"mixed_audio"}), "trip")}
 
     mark = studio.mark()
     assert settle(defs, studio.instance).succeeded
-    made = {asset for asset, _ in studio.materialized_since(mark)}
-    assert made == {"composed_video", "mixed_audio", "final_video"}
+    assert {asset for asset, _ in studio.materialized_since(mark)} == {
+        "depth_map", "parallax_clip", "composed_video", "mixed_audio", "final_video"
+    }
+    # gamma's depth map and clip came from the content cache: nothing was rendered again
+    assert studio.built_since(mark) == {("composed_video", "trip"), ("mixed_audio", "trip"), ("final_video", "trip")}
+    assert settle(defs, studio.instance).up_to_date
 
 
 def test_nightly_rescan_completes_missing_project_assets(studio):
@@ -123,10 +129,32 @@ def test_an_idle_tick_compares_only_what_changed(studio):
     image = next((studio.projects / "walk" / "images").glob("alpha.*"))
     image.write_bytes(next((DEMO / "images").glob("04-coast.*")).read_bytes())
     changed, cursor = _tick(studio, defs, cursor)
-    assert _requests(changed) == {(frozenset({"depth_map", "parallax_clip"}), "walk|alpha")}
+    assert _requests(changed) == {(frozenset({"depth_map", "parallax_clip"}), "walk|001")}
     assert settle(defs, studio.instance).succeeded
     # the runs' new materializations bring only that project back to the comparison
     after, cursor = _tick(studio, defs, cursor)
     assert isinstance(after, dg.SkipReason) and "1 of 3 compared" in after.skip_message
     idle, _ = _tick(studio, defs, cursor)
     assert "0 of 3 compared" in idle.skip_message
+
+
+def test_a_tick_past_its_time_budget_leaves_the_other_projects_for_the_next(studio, monkeypatch):
+    """Dagster gives a sensor evaluation 60 s; the first tick over many projects would take
+    longer, so comparing stops at the budget and the next ticks go on from there."""
+    from parallax_pipeline import sensors
+
+    for name in ("trip", "walk", "tour"):
+        write_small_project(studio.projects / name, ["alpha"])
+    defs = studio.defs()
+    monkeypatch.setattr(sensors, "TICK_BUDGET_SECONDS", 0.0)  # one project a tick
+    registered, cursor = [], None
+    for _ in range(3):
+        result, cursor = _tick(studio, defs, cursor)
+        added = [r for r in result.dynamic_partitions_requests if r.partitions_def_name == "projects"]
+        registered += [key for request in added for key in request.partition_keys]
+        for request in result.dynamic_partitions_requests:
+            studio.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        assert {request.partition_key for request in result.run_requests} <= {registered[-1], f"{registered[-1]}|001"}
+    assert sorted(registered) == ["tour", "trip", "walk"]
+    idle, _ = _tick(studio, defs, cursor)
+    assert isinstance(idle, dg.SkipReason) and "0 of 3 compared" in idle.skip_message

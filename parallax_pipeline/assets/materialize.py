@@ -19,15 +19,19 @@ def materialize_artifact(
     source: str,
     recipe: str,
     build: Callable[[Path], Mapping[str, Any]],
+    about: Mapping[str, str] | None = None,
 ) -> dg.Output[Artifact]:
     """Reuse the artifact of an identical recipe, or build it into the store.
 
     The recipe becomes the data version, so downstream assets see a change only when an
     input really changed; the source fingerprint is recorded for the projects sensor.
+    ``about`` names what was made (a scene partition's key is its position, so its scene
+    id and image go here, not into the cached artifact a renamed scene shares).
     """
     store = artifacts.open()
     artifact, cache_hit = store.get_or_build(asset, recipe, build)
-    metadata = describe(artifact, source, cache_hit)
+    metadata = {name: dg.MetadataValue.text(value) for name, value in (about or {}).items()}
+    metadata.update(describe(artifact, source, cache_hit))
     if store.dropped:  # a damaged cached copy was found and replaced by this build
         metadata["integrity"] = dg.MetadataValue.text("\n".join(store.dropped))
     return dg.Output(artifact, data_version=dg.DataVersion(recipe), metadata=metadata)

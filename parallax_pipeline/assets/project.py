@@ -19,7 +19,7 @@ from parallax_pipeline.engine.compose import programme
 from parallax_pipeline.engine.compose.timeline import poster_frame
 from parallax_pipeline.engine.video.codec import read_frame
 from parallax_pipeline.engine.video.parts import HEAD, SOLO, TAIL, SceneParts
-from parallax_pipeline.resources import ArtifactStore, ProjectLibrary, Publisher
+from parallax_pipeline.resources import ArtifactStore, DepthModel, ProjectLibrary, Publisher
 from parallax_pipeline.store import Artifact
 
 # Encoded transitions of compositions, kept across runs so a change re-encodes only the
@@ -45,6 +45,7 @@ def composed_video(
     context: dg.AssetExecutionContext,
     projects: ProjectLibrary,
     artifacts: ArtifactStore,
+    depth_model: DepthModel,
     parallax_clip: dict[str, Artifact],
 ) -> dg.Output[Artifact]:
     """The scene clips in project order, joined by their transitions (project.yaml).
@@ -56,12 +57,24 @@ def composed_video(
     """
     spec = projects.load(context.partition_key)
     clips = []
-    for scene in spec.scenes:
-        clip = parallax_clip.get(str(partitions.scene_key(spec.name, scene.id)))
+    for index, scene in enumerate(spec.scenes):
+        key = str(partitions.scene_key(spec.name, index))
+        clip = parallax_clip.get(key)
         if clip is None:
             raise dg.Failure(
-                f"{spec.root}: scene {scene.id!r} has no parallax clip yet: its render failed or has not run. "
+                f"{spec.root}: scene {scene.id!r} [{key}] has no parallax clip yet: its render failed or has not run. "
                 "Fix the scene's input and materialize its depth_map and parallax_clip first."
+            )
+        expected = recipes.combine(
+            recipes.parallax_clip_source(spec, scene), recipes.depth_map_source(scene, depth_model.model)
+        )
+        if clip.recipe != expected:
+            # Partitions are scene positions: after scenes were added, removed or reordered
+            # (or edited), a position holds the old clip until it is materialized again.
+            raise dg.Failure(
+                f"{spec.root}: the parallax clip at [{key}] was not made from scene {scene.id!r} as it is now "
+                "(scenes were edited, added, removed or reordered); materialize depth_map and parallax_clip "
+                f"for {key} first (the projects sensor does)."
             )
         if "overlap_in" not in clip.info:
             raise dg.Failure(

@@ -1,4 +1,4 @@
-"""Scene assets: one depth map and one parallax clip per (project, scene)."""
+"""Scene assets: one depth map and one parallax clip per (project, scene position)."""
 import time
 
 import dagster as dg
@@ -26,8 +26,8 @@ def depth_map(
 ) -> dg.Output[Artifact]:
     """Disparity (1 = nearest) at the image's size: the project's own depth map when it
     ships one, else Depth Anything V2. Stored as a 16-bit PNG and a float32 array."""
-    project, scene_id = partitions.split_scene_key(context.partition_key)
-    scene = projects.load(project).scene(scene_id)
+    project, index = partitions.split_scene_key(context.partition_key)
+    scene = projects.load(project).scene_at(index)
     source = recipes.depth_map_source(scene, depth_model.model)
 
     def build(folder):
@@ -53,7 +53,7 @@ def depth_map(
             "preview": previews.markdown_image(depth_preview(disparity), "depth preview"),
         }
 
-    return materialize_artifact(artifacts, "depth_map", source, source, build)
+    return materialize_artifact(artifacts, "depth_map", source, source, build, about=_about(scene))
 
 
 @dg.asset(
@@ -63,18 +63,28 @@ def depth_map(
     kinds={"opencv", "mp4"},
 )
 def parallax_clip(
-    context: dg.AssetExecutionContext, projects: ProjectLibrary, artifacts: ArtifactStore, depth_map: Artifact
+    context: dg.AssetExecutionContext,
+    projects: ProjectLibrary,
+    artifacts: ArtifactStore,
+    depth_model: DepthModel,
+    depth_map: Artifact,
 ) -> dg.Output[Artifact]:
     """The camera's move through the scene, rendered with the depth map, in the parts the
     composition uses: the frames the scene shows alone as an H.264 segment (solo.mp4), the
     ones its transitions blend with a neighbour kept lossless (head.npy, tail.npy)."""
-    project, scene_id = partitions.split_scene_key(context.partition_key)
+    project, index = partitions.split_scene_key(context.partition_key)
     spec = projects.load(project)
-    scene = spec.scene(scene_id)
+    scene = spec.scene_at(index)
     source = recipes.parallax_clip_source(spec, scene)
     width, height = spec.output.size
     place = recipes.placement(spec, scene)
     frames = place.frames
+    if depth_map.recipe != recipes.depth_map_source(scene, depth_model.model):
+        # A partition is a scene position: after a reorder it may hold another scene's map.
+        raise dg.Failure(
+            f"{spec.root}: the depth map at [{context.partition_key}] was not made from scene {scene.id!r} "
+            "as it is now; materialize depth_map for this partition first."
+        )
 
     def build(folder):
         started = time.perf_counter()
@@ -84,7 +94,7 @@ def parallax_clip(
 
         def progress(done: int, total: int) -> None:
             if done % 30 == 0 or done == total:
-                context.log.info(f"{project}/{scene_id}: frame {done}/{total}")
+                context.log.info(f"{project}/{scene.id}: frame {done}/{total}")
 
         parts = SceneParts.in_folder(folder, frames, place.overlap_in, place.overlap_out)
         # the middle frame is the poster: the move is under way
@@ -108,4 +118,9 @@ def parallax_clip(
             "preview": previews.markdown_image(report.poster, "poster frame"),
         }
 
-    return materialize_artifact(artifacts, "parallax_clip", source, recipes.combine(source, depth_map.recipe), build)
+    recipe = recipes.combine(source, depth_map.recipe)
+    return materialize_artifact(artifacts, "parallax_clip", source, recipe, build, about=_about(scene))
+
+
+def _about(scene) -> dict[str, str]:
+    return {"scene": scene.id, "image": str(scene.image)}

@@ -1,0 +1,104 @@
+"""Scene partitions keyed by position: what exists, what is marked empty, what goes away."""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+
+from parallax_pipeline import partitions
+from parallax_pipeline.freshness import recorded
+from parallax_pipeline.runner import settle
+from parallax_pipeline.planning import plan_changes
+from tests.conftest import add_scene, write_small_project
+
+
+def _keys(studio) -> set[str]:
+    return set(partitions.project_scenes.get_partition_keys(dynamic_partitions_store=studio.instance))
+
+
+def _materialized(studio, asset: str) -> set[str]:
+    return set(studio.instance.get_materialized_partitions(dg.AssetKey(asset)))
+
+
+def test_keys_exist_for_real_scenes_and_a_smaller_projects_tail_is_marked_empty(studio):
+    big = write_small_project(studio.projects / "big", ["alpha", "beta", "gamma"])
+    write_small_project(studio.projects / "small", ["alpha"])
+    defs = studio.defs()
+    assert settle(defs, studio.instance).up_to_date
+
+    keys = _keys(studio)
+    assert keys == {f"{project}|{position}" for project in ("big", "small") for position in ("001", "002", "003")}
+    # Nothing shows as missing: small's positions 2 and 3 are marked empty, not rendered.
+    for asset in ("depth_map", "parallax_clip"):
+        assert _materialized(studio, asset) == keys
+    for key in ("small|002", "small|003"):
+        assert recorded(studio.instance, "parallax_clip", key).source == partitions.EMPTY
+    assert recorded(studio.instance, "parallax_clip", "small|001").source != partitions.EMPTY
+
+    # A fourth scene in one project adds a position: every other project gets it marked
+    # empty, and none of them is composed again for it.
+    mark = studio.mark()
+    add_scene(big, "delta", "01-valley")
+    assert settle(defs, studio.instance).up_to_date
+    assert "small|004" in _keys(studio) and "small|004" in _materialized(studio, "parallax_clip")
+    made = studio.materialized_since(mark)
+    assert not {key for key in made if key[1] == "small" or key[1].startswith("small|") and key[1] != "small|004"}
+    assert ("composed_video", "small") not in made
+
+
+def test_a_deleted_project_and_unused_positions_leave_no_partitions(studio):
+    write_small_project(studio.projects / "big", ["alpha", "beta", "gamma"])
+    write_small_project(studio.projects / "small", ["alpha"])
+    defs = studio.defs()
+    assert settle(defs, studio.instance).up_to_date
+
+    shutil.rmtree(studio.projects / "big")
+    assert settle(defs, studio.instance).up_to_date
+    assert studio.instance.get_dynamic_partitions(partitions.projects.name) == ["small"]
+    assert studio.instance.get_dynamic_partitions(partitions.scene_positions.name) == ["001"]
+    assert _keys(studio) == {"small|001"}
+    # nor store pointers that would keep its artifacts from being pruned
+    store = defs.resources["artifacts"].open()
+    assert store.load("parallax_clip", "big|001") is None and store.load("final_video", "big") is None
+    assert store.load("parallax_clip", "small|001") is not None
+
+
+def test_renaming_and_reordering_scenes_render_nothing_again(studio):
+    folder = write_small_project(studio.projects / "trip", ["alpha", "beta", "gamma"])
+    defs = studio.defs()
+    assert settle(defs, studio.instance).up_to_date
+
+    # Renamed: same position, same pictures.
+    mark = studio.mark()
+    for sub in ("images", "depth"):
+        old = next((folder / sub).glob("alpha.*"))
+        old.rename(old.with_name("aardvark" + old.suffix))
+    assert settle(defs, studio.instance).up_to_date
+    assert not {asset for asset, _ in studio.built_since(mark)} & {"depth_map", "parallax_clip", "composed_video"}
+
+    # Reordered (scenes follow file names): every position holds another scene now, each
+    # clip comes back from the content cache; only the composition and the soundtrack (it
+    # places each scene's voiceover) are made again.
+    mark = studio.mark()
+    for sub in ("images", "depth"):
+        old = next((folder / sub).glob("aardvark.*"))
+        old.rename(old.with_name("zebra" + old.suffix))
+    assert settle(defs, studio.instance).up_to_date
+    made = studio.materialized_since(mark)
+    assert {key for key in made if key[0] == "parallax_clip"} == {
+        ("parallax_clip", f"trip|{position}") for position in ("001", "002", "003")
+    }
+    assert {asset for asset, _ in studio.built_since(mark)} == {"composed_video", "mixed_audio", "final_video"}
+
+
+def test_names_that_break_partition_keys_are_refused_with_the_reason(studio):
+    for name in ("a|b", "a,b"):
+        write_small_project(studio.projects / name, ["alpha"])
+    write_small_project(studio.projects / "fine", ["alpha"])
+    defs = studio.defs()
+    plan = plan_changes(defs.resources["projects"], studio.instance, studio.depth_model)
+    assert plan.new_projects == ["fine"]
+    assert len(plan.problems) == 2
+    assert any("'a|b'" in text and "'|'" in text and "partition keys" in text for text in plan.problems)
+    assert any("'a,b'" in text and "','" in text for text in plan.problems)
