@@ -29,6 +29,9 @@ scenes_of_project = dg.MultiToSingleDimensionPartitionMapping(partition_dimensio
 
 EMPTY = "empty"
 """The source fingerprint recorded on a position past its project's last scene."""
+# Those marks carry it as their data version too: the data version is the one tag whose
+# latest value per partition Dagster's event log answers in a single query.
+DATA_VERSION_TAG = "dagster/data_version"
 
 
 def position_key(index: int) -> str:

@@ -44,6 +44,8 @@ class Plan:
     """Project -> [its scene count, the position count] when its empty positions were marked."""
     deferred: list[str] = field(default_factory=list)
     """Projects left uncompared when the time budget ran out (the sensor's next tick takes them)."""
+    last_compared: str | None = None
+    """The last project compared (where a budgeted comparison goes on from)."""
 
     @property
     def problems(self) -> list[str]:
@@ -70,6 +72,14 @@ class Plan:
                 requests.append(definition.build_delete_request(removed))
         return requests
 
+    def limit_marks(self, positions: int) -> None:
+        """Mark at most ``positions`` empty positions now (each is two events to write); the
+        projects whose marks are cut short are forgotten, so the next plan asks again."""
+        kept, self.empty_positions = self.empty_positions[:positions], self.empty_positions[positions:]
+        for key in self.empty_positions:
+            self.marked.pop(partitions.split_scene_key(key)[0], None)
+        self.empty_positions = kept
+
     def empty_markers(self) -> list[dg.AssetMaterialization]:
         """Materializations (no run, no artifact) of the positions past a project's last
         scene: the UI then shows a finished project as fully materialized, and saying what
@@ -84,6 +94,7 @@ class Plan:
                         partition=key,
                         description=f"No scene: project {project!r} has {self.scene_counts[project]} scene(s).",
                         metadata={SOURCE_FINGERPRINT: partitions.EMPTY, "scene": f"none (position {index + 1} is unused)"},
+                        tags={partitions.DATA_VERSION_TAG: partitions.EMPTY},
                     )
                 )
         return events
@@ -195,6 +206,7 @@ def plan_changes(
     remembered: Mapping[str, int] | None = None,
     marked: Mapping[str, list[int]] | None = None,
     budget_s: float | None = None,
+    start_after: str | None = None,
 ) -> Plan:
     """Compare the projects folder with what the instance has recorded (and, given the
     store, with the artifacts it still holds).
@@ -203,7 +215,8 @@ def plan_changes(
     changed); the others keep the scene counts ``remembered`` for them, so their
     partitions stay registered. ``marked`` says which empty positions were marked at the
     last tick (see `Plan.marked`); without it the instance is asked. Past ``budget_s``
-    seconds the projects not compared yet are left for later (`Plan.deferred`)."""
+    seconds the projects not compared yet are left for later (`Plan.deferred`); projects
+    are compared in name order, from the one after ``start_after`` round to it."""
     deadline = None if budget_s is None else time.monotonic() + budget_s
     plan = Plan()
     remembered = remembered or {}
@@ -212,7 +225,10 @@ def plan_changes(
     known_positions = instance.get_dynamic_partitions(partitions.scene_positions.name)
     folders = {folder.name: folder for folder in library.project_folders()}
     unknown_count = False  # a broken project never loaded: keep every position registered
-    for name in sorted(folders):
+    names = sorted(folders)
+    if start_after is not None:  # go round from where the last budgeted comparison stopped
+        names = [name for name in names if name > start_after] + [name for name in names if name <= start_after]
+    for name in names:
         if only is not None and name not in only and name in remembered:
             plan.scene_counts[name] = remembered[name]
             continue
@@ -227,12 +243,14 @@ def plan_changes(
             spec = library.load(name)
         except (ProjectError, OSError) as error:
             # One broken project must not stop the others; its partitions stay registered.
+            plan.last_compared = name
             plan.notes_by_project[name] = ([str(error)], [])
             if name in remembered:
                 plan.scene_counts[name] = remembered[name]
             elif name in known_projects:
                 unknown_count = True
             continue
+        plan.last_compared = name
         plan.notes_by_project[name] = ([], [f"{spec.root}: {warning}" for warning in spec.warnings])
         if name not in known_projects:
             plan.new_projects.append(name)
@@ -253,17 +271,25 @@ def plan_changes(
 
 def _plan_empty_positions(plan: Plan, instance: dg.DagsterInstance, top: int, marked: Mapping[str, list[int]] | None) -> None:
     """Positions past each project's last scene, up to ``top``, not marked empty yet."""
+    unknown: dict[str, list[str]] = {}  # project -> its empty positions the last tick did not mark
     for name, count in sorted(plan.scene_counts.items()):
         plan.marked[name] = [count, top]
         if count >= top:
             continue
         before = (marked or {}).get(name)
+        done = set(range(before[0], before[1])) if before is not None and before[0] == count else set()
+        keys = [str(partitions.scene_key(name, i)) for i in range(count, top) if i not in done]
         if before is not None and before[0] == count:
-            done = set(range(before[0], before[1]))  # what the last tick marked
-        else:  # not remembered, or its scene count changed: ask the instance
-            done = set()
-            for index in range(count, top):
-                found = recorded(instance, "parallax_clip", str(partitions.scene_key(name, index)))
-                if found is not None and found.source == partitions.EMPTY:
-                    done.add(index)
-        plan.empty_positions += [str(partitions.scene_key(name, i)) for i in range(count, top) if i not in done]
+            plan.empty_positions += keys
+        else:
+            unknown[name] = keys
+    if unknown:  # not remembered, or the scene count changed: one query for their latest marks
+        latest = instance.event_log_storage.get_latest_tags_by_partition(
+            dg.AssetKey("parallax_clip"),
+            dg.DagsterEventType.ASSET_MATERIALIZATION,
+            [partitions.DATA_VERSION_TAG],
+            asset_partitions=[key for keys in unknown.values() for key in keys],
+        )
+        for keys in unknown.values():
+            marks = {key for key in keys if latest.get(key, {}).get(partitions.DATA_VERSION_TAG) == partitions.EMPTY}
+            plan.empty_positions += [key for key in keys if key not in marks]

@@ -30,6 +30,14 @@ TICK_BUDGET_SECONDS = 20.0
 """Comparing stops after this long and the rest waits for the next tick: Dagster gives a
 sensor evaluation 60 s, and a first tick over 1,000 projects takes longer than that."""
 
+MARKS_PER_TICK = 500
+"""Empty positions a tick marks at most (two events each; a SQLite instance writes about
+60 events a second), the rest at the next ticks: one project far larger than the others
+gives every other project that many more positions to mark."""
+
+NIGHTLY_PROGRESS = "parallax/nightly_rescan_after"
+"""Key of the last project the nightly re-scan compared, in the instance's key-value store."""
+
 # Dagster's implicit asset job spans assets of different partitions definitions; a
 # selection-based target would build one job per selection and reject that mix.
 ASSET_JOB = "__ASSET_JOB"
@@ -77,6 +85,7 @@ def projects_sensor(
     problems = {name: texts for name, texts in memory.problems.items() if name in folders and name not in changed}
     problems.update({name: found for name, (found, _) in plan.notes_by_project.items() if found})
     observations = _problem_observations(plan, context.instance, memory.notes, notes, compared)
+    plan.limit_marks(MARKS_PER_TICK)
     cursor = SensorMemory(states, plan.scene_counts, plan.marked, notes, problems, after).dump()
     partition_requests = plan.partition_requests()
     markers = plan.empty_markers()
@@ -228,6 +237,10 @@ def nightly_rescan(
     for message in recover(context.instance).messages():
         context.log.warning(message)
     date = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    # A schedule evaluation also has 60 s: a re-scan that runs out of time goes on from
+    # where it stopped the next night (kept in the instance's key-value store).
+    progress = context.instance.run_storage
+    start_after = progress.get_cursor_values({NIGHTLY_PROGRESS}).get(NIGHTLY_PROGRESS) or None
     plan = plan_changes(
         projects,
         context.instance,
@@ -235,10 +248,16 @@ def nightly_rescan(
         store=artifacts.open(),
         include_missing=True,
         run_key_prefix=f"nightly-{date}:",
+        budget_s=TICK_BUDGET_SECONDS * 2,
+        start_after=start_after,
     )
+    progress.set_cursor_values({NIGHTLY_PROGRESS: plan.last_compared or ""})
+    if plan.deferred:
+        context.log.info(f"{len(plan.deferred)} project(s) left for the next night (time budget)")
     for problem in plan.problems:
         context.log.error(problem)
     # Schedules cannot return partition requests: register new keys directly.
+    plan.limit_marks(MARKS_PER_TICK)
     plan.apply_partitions(context.instance)
     store = artifacts.open()
     plan.forget_unused(store)

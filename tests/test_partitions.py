@@ -102,3 +102,30 @@ def test_names_that_break_partition_keys_are_refused_with_the_reason(studio):
     assert len(plan.problems) == 2
     assert any("'a|b'" in text and "'|'" in text and "partition keys" in text for text in plan.problems)
     assert any("'a,b'" in text and "','" in text for text in plan.problems)
+
+
+def test_the_sensor_marks_empty_positions_a_bounded_number_at_a_time(studio, monkeypatch):
+    from parallax_pipeline import sensors
+
+    write_small_project(studio.projects / "big", ["alpha", "beta", "gamma"])
+    write_small_project(studio.projects / "small", ["alpha"])
+    defs = studio.defs()
+    sensor = defs.resolve_sensor_def("projects_sensor")
+    monkeypatch.setattr(sensors, "MARKS_PER_TICK", 1)
+    marked, cursor = [], None
+    for _ in range(4):
+        with dg.build_sensor_context(
+            instance=studio.instance, definitions=defs, resources=defs.resources, cursor=cursor
+        ) as context:
+            result = sensor(context)
+            cursor = result.cursor if isinstance(result, dg.SensorResult) else context.cursor
+        if isinstance(result, dg.SensorResult):
+            for request in result.dynamic_partitions_requests:
+                studio.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            events = [e for e in result.asset_events if isinstance(e, dg.AssetMaterialization)]
+            for event in events:
+                studio.instance.report_runless_asset_event(event)
+            marked.append(sorted({event.partition for event in events}))
+        else:
+            marked.append([])
+    assert marked == [["small|002"], ["small|003"], [], []]

@@ -158,3 +158,23 @@ def test_a_tick_past_its_time_budget_leaves_the_other_projects_for_the_next(stud
     assert sorted(registered) == ["tour", "trip", "walk"]
     idle, _ = _tick(studio, defs, cursor)
     assert isinstance(idle, dg.SkipReason) and "0 of 3 compared" in idle.skip_message
+
+
+def test_a_nightly_rescan_out_of_time_goes_on_the_next_night_from_where_it_stopped(studio, monkeypatch):
+    from parallax_pipeline import sensors
+
+    for name in ("trip", "walk", "tour"):
+        write_small_project(studio.projects / name, ["alpha"])
+    defs = studio.defs()
+    monkeypatch.setattr(sensors, "TICK_BUDGET_SECONDS", 0.0)  # one project a night
+    schedule = defs.resolve_schedule_def("nightly_rescan")
+    compared = []
+    for day in (1, 2, 3, 4):
+        tick = datetime.datetime(2026, 11, day, 3, 0, tzinfo=datetime.timezone.utc)
+        with dg.build_schedule_context(
+            instance=studio.instance, resources=defs.resources, scheduled_execution_time=tick
+        ) as context:
+            requests = schedule(context)
+        compared.append({request.partition_key.split("|")[0] for request in requests})
+    assert compared == [{"tour"}, {"trip"}, {"walk"}, {"tour"}]
+    assert sorted(studio.instance.get_dynamic_partitions("projects")) == ["tour", "trip", "walk"]
