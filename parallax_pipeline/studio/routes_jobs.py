@@ -50,15 +50,25 @@ def _keep(upload: UploadedFile, folder, name: str, kind: str) -> str:
     return name
 
 
+def _form_value(text: str):
+    """A form field's text as the number or boolean it spells (``24``, ``1.5``, ``true``), else as is."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, (int, float, bool)) else text
+
+
 def _render_job(received: Received, folder) -> tuple[dict, dict]:
     _unknown(received, {"image", "depth"}, set(tasks.RenderSettings.model_fields) | {"callback_url"})
     image, depth = _one(received, "image", True), _one(received, "depth", False)
-    values = {k: v for k, v in received.fields.items() if k != "callback_url"}
-    if "resolution" in values and "x" in values["resolution"]:
-        values["resolution"] = tuple(values["resolution"].lower().split("x"))
-    if "loop" in values:
-        values["loop"] = values["loop"].lower() in ("1", "true", "yes", "on")
+    values = {k: _form_value(v) for k, v in received.fields.items() if k not in ("callback_url", "resolution")}
     settings = tasks.parse_settings(tasks.RenderSettings, values, "settings")
+    resolution = received.fields.get("resolution")
+    if resolution:  # a preset name or WIDTHxHEIGHT, as `parallax render --resolution` takes
+        width, sep, height = resolution.lower().partition("x")
+        size = (int(width), int(height)) if sep and width.isdigit() and height.isdigit() else resolution
+        settings = tasks.parse_settings(tasks.RenderSettings, {**settings.model_dump(), "resolution": size}, "settings")
     inputs = {"image": _keep(image, folder, "image" + layout.suffix_of(image.filename), "picture")}
     if depth is not None:
         if layout.suffix_of(depth.filename) not in (".png", ".npy"):
