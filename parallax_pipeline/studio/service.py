@@ -4,6 +4,7 @@ project worker, the job book, callbacks, tokens and URL signing; and who may see
 from __future__ import annotations
 
 import base64
+import copy
 import os
 import re
 import secrets
@@ -45,6 +46,7 @@ class Studio:
         self.callbacks = CallbackSender(config.callback_attempts, config.callback_backoff)
         self.worker = ProjectWorker(self.defs, config.storage / RUN_LOCK, self._projects_settled)
         self.jobs = JobBook(config.studio / "jobs", self._execute_job, self._job_ended)
+        self._statuses: dict[str, tuple[tuple, dict]] = {}
 
     def start(self) -> None:
         self.callbacks.start()
@@ -104,9 +106,19 @@ class Studio:
             raise Refused(409, [Problem(("path",), f"the project does not load: {err}", "invalid_project")]) from err
 
     def project_status(self, project_id: str) -> dict:
-        spec = self.project_spec(project_id)
-        status = project_status(spec, self.instance, self.store, self.config.depth_model,
-                                self.worker.phase(project_id), self.worker.failures.get(project_id, []))
+        """The project's status with fresh signed URLs. The status itself is read from the
+        instance (about 20 queries) only when something it depends on moved: the
+        worker's phase or settle count, the event log's newest record, the project's files."""
+        phase = self.worker.phase(project_id)
+        key = (phase, self.worker.settles, self._newest_event(), _files_state(self.config.projects / project_id))
+        cached = self._statuses.get(project_id)
+        if cached is not None and cached[0] == key and key[2] is not None:
+            status = copy.deepcopy(cached[1])
+        else:
+            spec = self.project_spec(project_id)
+            status = project_status(spec, self.instance, self.store, self.config.depth_model,
+                                    phase, self.worker.failures.get(project_id, []))
+            self._statuses[project_id] = (key, copy.deepcopy(status))
         base = f"/v1/projects/{project_id}"
         for scene in status["scenes"]:
             if scene["depth_map"]["state"] == "done":
@@ -117,6 +129,12 @@ class Studio:
         if status["state"] == "done":
             status["video_url"] = self.url(f"{base}/video")
         return status
+
+    def _newest_event(self) -> int | None:
+        try:
+            return self.instance.event_log_storage.get_maximum_record_id()
+        except Exception:  # noqa: BLE001 - a storage without it: no caching, always read
+            return None
 
     def scene_artifact(self, project_id: str, scene_id: str, asset: str):
         spec = self.project_spec(project_id)
@@ -182,6 +200,15 @@ class Studio:
     def delete_job(self, job: dict) -> None:
         self.store.forget(tasks.ASSETS[job["kind"]], job["id"])
         self.jobs.delete(job["id"])
+
+
+def _files_state(folder: Path) -> tuple:
+    """Names, sizes and times of a project's files: changes when any input changes."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        stat = path.stat()
+        found.append((str(path.relative_to(folder)), stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
 
 
 JOB_FILES = {"render": {"video": "video.mp4"}, "depth": {"depth": "depth.png", "preview": "preview.png"}, "mix": {"audio": "mix.wav"}}
