@@ -40,7 +40,9 @@ class ProjectWorker:
         self._wanted = True  # a first settle finishes what an earlier server left
         self._stopping = False
         self.failures: dict[str, list[tuple[str, str, str]]] = {}
-        """Project -> (assets, partition, error) of the failed runs of the latest settle."""
+        """Project -> (assets, partition, error) of its failed runs, kept until the project
+        changes: a later settle with nothing new to try (the same inputs are not run
+        again) leaves the reason standing."""
         self.last_error: str | None = None
         self.settles = 0
         self.thread = threading.Thread(target=self._loop, name="parallax-projects", daemon=True)
@@ -58,6 +60,7 @@ class ProjectWorker:
         with self._cond:
             self._sequence += 1
             self._changed[project] = self._sequence
+            self.failures.pop(project, None)
             self._wanted = True
             self._cond.notify_all()
 
@@ -98,7 +101,7 @@ class ProjectWorker:
                 self.last_error = f"{type(err).__name__}: {err}"
                 failures = {}
             with self._cond:
-                self.failures = failures
+                self.failures.update(failures)
                 self._settling_from = None
                 self._settled_through = start
                 self.settles += 1

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.studio.conftest import start_server, stop_server
+from tests.studio.conftest import project_files, start_server, stop_server, wait_for
 
 
 def _serve(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -26,12 +26,34 @@ def test_no_tokens_means_loopback_only_and_a_bad_entry_is_named(tmp_path):
     assert bad.returncode == 2 and "token entry 1 (alice)" in bad.stderr and "short" not in bad.stderr.split("(alice)")[1]
 
 
-def test_on_loopback_without_tokens_the_service_is_open(tmp_path):
-    server = start_server(tmp_path, extra_env={"PARALLAX_API_TOKENS": ""})
+def test_open_on_loopback_a_failed_scene_says_why_and_healthz_names_a_broken_store(tmp_path):
+    missing_model = tmp_path / "no-such-model"
+    server = start_server(tmp_path, extra_env={"PARALLAX_API_TOKENS": "", "PARALLAX_DEPTH_MODEL": str(missing_model)})
     try:
         with server.client(None) as anonymous:
             me = anonymous.get("/v1/me")
             assert me.status_code == 200 and me.json()["owner"] == "local"
             assert anonymous.get("/v1/projects").json() == {"projects": []}
+
+            # No depth maps uploaded and no model to estimate them: the project fails, and says why.
+            files = [f for f in project_files(tmp_path / "nodepth", ["a", "b"]) if f[0] != "depth"]
+            project = anonymous.post("/v1/projects", files=files).json()
+            status = wait_for(anonymous, project["url"])
+            assert status["state"] == "failed", status
+            for scene in status["scenes"]:
+                assert scene["depth_map"]["state"] == "failed" and str(missing_model) in scene["depth_map"]["error"]
+                assert "video_url" not in status and "clip_url" not in scene
+            assert any(str(missing_model) in error for error in status["errors"])
+            assert anonymous.get(f"{project['url']}/video").status_code == 404
+
+            store = tmp_path / "storage"
+            store.rename(tmp_path / "storage-away")
+            store.write_text("not a folder")
+            health = anonymous.get("/healthz")
+            assert health.status_code == 503
+            assert [reason.split(":")[0] for reason in health.json()["reasons"]] == ["store"]
+            store.unlink()
+            (tmp_path / "storage-away").rename(store)
+            assert anonymous.get("/healthz").status_code == 200
     finally:
         stop_server(server)
