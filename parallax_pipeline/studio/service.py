@@ -194,6 +194,9 @@ class Studio:
         return {"info": dict(artifact.info), "cache": "hit" if hit else "miss"}
 
     def _job_ended(self, job: dict) -> None:
+        if self.jobs.read(job["id"]) is None:  # deleted while it ran: its result goes too
+            self.store.forget(tasks.ASSETS[job["kind"]], job["id"])
+            return
         if job.get("callback_url"):
             self.callbacks.send(job["callback_url"], self.signer.callback_secret(job["owner"]), self.job_status(job))
 

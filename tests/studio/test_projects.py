@@ -146,6 +146,11 @@ def test_a_replaced_picture_re_renders_only_its_scene(server, tmp_path):
         yaml = alice.put(f"{project['url']}/project.yaml", files={"file": ("project.yaml", b"output: {fps: 7}\n")})
         assert yaml.status_code == 422 and "output.fps" in yaml.json()["detail"][0]["msg"]
         assert alice.get(project["url"]).json()["state"] == "done"  # the refused file changed nothing
+        longer = b"output: {resolution: [64, 36], fps: 24, quality: draft}\ndefaults: {duration: 1.5, transition: {type: cut}}\n"
+        assert alice.put(f"{project['url']}/project.yaml", files={"file": ("project.yaml", longer)}).status_code == 200
+        status = wait_for(alice, project["url"])
+        assert status["state"] == "done" and status["output"]["frames"] == 72
+        assert _frames(alice.get(status["video_url"]).content) == 72
 
         assert alice.delete(project["url"]).status_code == 204
         assert alice.get(project["url"]).status_code == 404
