@@ -163,6 +163,5 @@ async def delete_project(project_id: str, request: Request) -> Response:
     studio = _studio(request)
     studio.project_record(project_id, studio.owner(request))
     await run_in_threadpool(layout.remove_project, studio.config.projects, project_id)
-    studio.worker.forget(project_id)
-    studio.worker.changed(project_id)
+    studio.forget_project(project_id)
     return Response(status_code=204)

@@ -130,6 +130,12 @@ class Studio:
             status["video_url"] = self.url(f"{base}/video")
         return status
 
+    def forget_project(self, project_id: str) -> None:
+        """A deleted project: nothing of it stays in memory, and a settle removes its partitions."""
+        self._statuses.pop(project_id, None)
+        self.worker.forget(project_id)
+        self.worker.changed(project_id)
+
     def _newest_event(self) -> int | None:
         try:
             return self.instance.event_log_storage.get_maximum_record_id()

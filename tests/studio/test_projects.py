@@ -4,6 +4,7 @@ ownership, every refusal, a replaced picture re-rendering one scene, delete."""
 from __future__ import annotations
 
 import io
+import time
 
 import av
 import dagster as dg
@@ -42,11 +43,17 @@ def test_a_project_renders_and_its_video_is_served_with_ranges(server, tmp_path)
         assert created.status_code == 201, created.text
         project = created.json()
         assert project["scenes"] == ["a", "b"] and project["state"] == "queued"
+        uploaded = time.time()
         status = wait_for(alice, project["url"])
         assert status["state"] == "done", status
         assert [s["parallax_clip"]["state"] for s in status["scenes"]] == ["done", "done"]
         assert status["progress"]["frames_done"] == status["progress"]["frames_total"] == 48
         assert all(state["state"] == "done" for state in status["assets"].values()), status["assets"]
+        # Work starts on upload, not at a daemon's next 30 s tick.
+        with server.instance() as instance:
+            starts = [record.create_timestamp.timestamp() for record in instance.get_run_records()
+                      if project["id"] in record.dagster_run.tags.get("dagster/partition", "")]
+        assert starts and min(starts) - uploaded < 10, (min(starts) - uploaded if starts else "no runs")
 
         video = alice.get(f"{project['url']}/video")
         assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
