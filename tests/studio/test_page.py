@@ -18,7 +18,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 @pytest.fixture
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # the test extra; no browser download: the system's chromium
+
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no chromium at {CHROMIUM}: scripts/setup.sh installs Debian's chromium")
     with sync_api.sync_playwright() as playwright:

@@ -45,7 +45,7 @@ def test_a_project_renders_and_its_video_is_served_with_ranges(server, tmp_path)
         assert project["scenes"] == ["a", "b"] and project["state"] == "queued"
         uploaded = time.time()
         status = wait_for(alice, project["url"])
-        assert status["state"] == "done", status
+        assert status["state"] == "done", (status.get("errors"), status["scenes"], status["assets"])
         assert [s["parallax_clip"]["state"] for s in status["scenes"]] == ["done", "done"]
         assert status["progress"]["frames_done"] == status["progress"]["frames_total"] == 48
         assert all(state["state"] == "done" for state in status["assets"].values()), status["assets"]
@@ -138,7 +138,7 @@ def test_a_replaced_picture_re_renders_only_its_scene(server, tmp_path):
         assert answer.status_code == 200, answer.text
         assert answer.json()["replaced"] == "images/a.jpg"
         status = wait_for(alice, project["url"])
-        assert status["state"] == "done", status
+        assert status["state"] == "done", (status.get("errors"), status["scenes"], status["assets"])
         with server.instance() as instance:
             made = {(key.to_user_string(), r.partition_key) for key in instance.get_asset_keys()
                     for r in instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, after_storage_id=mark), limit=100).records}
