@@ -117,6 +117,8 @@ def test_limits_refuse_with_413_and_leave_nothing(server, tmp_path):
     with server.client() as alice:
         big = alice.post("/v1/projects", files=[("images", ("big.png", b"\0" * (2 * 1024 * 1024 + 1)))])
         assert big.status_code == 413 and big.json()["detail"][0]["type"] == "file_too_large"
+        whole = alice.post("/v1/projects", files=[("sfx", (f"{i}.wav", b"\0" * 2_000_000)) for i in range(7)])
+        assert whole.status_code == 413 and whole.json()["detail"][0]["type"] == "request_too_large"
         many = alice.post("/v1/projects", files=[("sfx", (f"{i}.wav", b"RIFF")) for i in range(41)])
         assert many.status_code == 413 and many.json()["detail"][0]["type"] == "too_many_files"
         scenes = project_files(tmp_path / "many", [f"s{i}" for i in range(9)])
