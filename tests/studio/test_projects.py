@@ -12,6 +12,16 @@ import dagster as dg
 from tests.studio.conftest import ALICE, BOB, project_files, wait_for
 
 
+def _projects(server) -> list[str]:
+    """The project folders (hidden staging and lock folders are the service's own)."""
+    return sorted(p.name for p in server.projects.iterdir() if not p.name.startswith("."))
+
+
+def _staged(server) -> list[str]:
+    staging = server.projects / ".staging"
+    return sorted(p.name for p in staging.iterdir()) if staging.is_dir() else []
+
+
 def _frames(data: bytes) -> int:
     with av.open(io.BytesIO(data)) as container:
         return sum(1 for _ in container.decode(video=0))
@@ -88,7 +98,7 @@ def test_an_invalid_upload_gets_one_entry_per_problem_and_leaves_nothing(server,
         ("project.yaml", ("project.yaml", b"output: {fps: 23}\n")),
         ("colour", ("x.txt", b"?")),
     ]
-    before = sorted(p.name for p in server.projects.iterdir())
+    before = _projects(server)
     with server.client() as alice:
         answer = alice.post("/v1/projects", files=files)
     assert answer.status_code == 422, answer.text
@@ -99,8 +109,7 @@ def test_an_invalid_upload_gets_one_entry_per_problem_and_leaves_nothing(server,
     assert ("body", "colour", "x.txt") in places
     assert len(problems) == 3, problems  # project.yaml is checked once the files are sound
     assert any("not a readable picture" in problem["msg"] for problem in problems)
-    assert sorted(p.name for p in server.projects.iterdir()) == before
-    assert not any((server.projects / ".staging").iterdir())
+    assert _projects(server) == before and _staged(server) == []
 
     files = [f for f in project_files(tmp_path / "bad2", ["a"]) if f[0] != "project.yaml"]
     with server.client() as alice:
@@ -109,11 +118,11 @@ def test_an_invalid_upload_gets_one_entry_per_problem_and_leaves_nothing(server,
     messages = [problem["msg"] for problem in answer.json()["detail"]]
     assert len(messages) == 2 and all(m.startswith("project.yaml: ") for m in messages), messages
     assert any("output.fps" in m for m in messages) and any("speed" in m for m in messages)
-    assert sorted(p.name for p in server.projects.iterdir()) == before
+    assert _projects(server) == before and _staged(server) == []
 
 
 def test_limits_refuse_with_413_and_leave_nothing(server, tmp_path):
-    before = sorted(p.name for p in server.projects.iterdir())
+    before = _projects(server)
     with server.client() as alice:
         big = alice.post("/v1/projects", files=[("images", ("big.png", b"\0" * (2 * 1024 * 1024 + 1)))])
         assert big.status_code == 413 and big.json()["detail"][0]["type"] == "file_too_large"
@@ -125,7 +134,7 @@ def test_limits_refuse_with_413_and_leave_nothing(server, tmp_path):
         assert alice.post("/v1/projects", files=scenes).status_code == 422
         plain = alice.post("/v1/projects", content=b"{}", headers={"content-type": "application/json"})
         assert plain.status_code == 422
-    assert sorted(p.name for p in server.projects.iterdir()) == before
+    assert _projects(server) == before and _staged(server) == []
 
 
 def test_a_replaced_picture_re_renders_only_its_scene(server, tmp_path):
