@@ -1,5 +1,6 @@
 """Command line: `parallax run` renders every project under projects/ to a finished video;
-`parallax render photo.jpg -o out.mp4` renders one picture into a parallax clip."""
+`parallax render photo.jpg -o out.mp4` renders one picture into a parallax clip;
+`parallax serve` runs the studio service (HTTP API and upload page) that renders uploads."""
 
 from __future__ import annotations
 
@@ -227,6 +228,48 @@ def _add_render_command(commands) -> None:
     render.set_defaults(handler=render_image)
 
 
+def serve(args: argparse.Namespace) -> int:
+    """`parallax serve`: the HTTP API and upload page, rendering what is uploaded."""
+    prepare_dagster_home(Path(os.environ.get("DAGSTER_HOME") or args.dagster_home))
+    from parallax_pipeline import dagster_warnings
+
+    dagster_warnings.quiet()
+    import uvicorn
+
+    from parallax_pipeline.studio.app import create_app
+    from parallax_pipeline.studio.auth import Tokens, TokenConfigError
+    from parallax_pipeline.studio.config import StudioConfig, is_loopback
+
+    config = StudioConfig.from_env(args.projects, args.storage, args.renders, args.studio_dir)
+    try:
+        configured = Tokens(config.tokens_text).configured
+    except TokenConfigError as err:
+        print(f"parallax serve: error: PARALLAX_API_TOKENS: {err}", file=sys.stderr)
+        return 2
+    if not configured and not is_loopback(args.host):
+        print(
+            f"parallax serve: error: refusing to listen on {args.host} with no tokens: set PARALLAX_API_TOKENS="
+            "name:token (or PARALLAX_API_TOKENS_FILE), or listen on 127.0.0.1",
+            file=sys.stderr,
+        )
+        return 2
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _add_serve_command(commands) -> None:
+    serve_cmd = commands.add_parser("serve", help="run the studio service: HTTP API and upload page, rendering uploads")
+    serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    serve_cmd.add_argument("--projects", default="projects", help="folder of projects (default: $PARALLAX_PROJECTS_DIR or projects)")
+    serve_cmd.add_argument("--storage", default="storage", help="artifact store (default: $PARALLAX_STORAGE_DIR or storage)")
+    serve_cmd.add_argument("--renders", default="renders", help="published videos (default: $PARALLAX_RENDERS_DIR or renders)")
+    serve_cmd.add_argument("--studio-dir", default="studio", help="the service's job records (default: $PARALLAX_STUDIO_DIR or studio)")
+    serve_cmd.add_argument("--dagster-home", default=".dagster_home", help="used when DAGSTER_HOME is unset")
+    serve_cmd.add_argument("--log-level", default="info", help="uvicorn's log level (default: info)")
+    serve_cmd.set_defaults(handler=serve)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="parallax", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -241,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--repair", action="store_true", help="drop damaged artifacts so the next run rebuilds them")
     verify.set_defaults(handler=verify_store)
     _add_render_command(commands)
+    _add_serve_command(commands)
     args = parser.parse_args(argv)
     return args.handler(args)
 
