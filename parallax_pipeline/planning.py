@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from parallax_pipeline import partitions, recipes
-from parallax_pipeline.freshness import recorded
+from parallax_pipeline.freshness import Recorded, recorded
 from parallax_pipeline.recipes import SOURCE_FINGERPRINT
 from parallax_pipeline.resources import ProjectLibrary
 from parallax_pipeline.spec import ProjectError, ProjectSpec
@@ -127,17 +127,33 @@ class _Planner:
         depth_model: str,
         include_missing: bool,
         run_key_prefix: str,
+        check_upstream: bool,
     ):
         self.instance = instance
         self.store = store
         self.depth_model = depth_model
         self.include_missing = include_missing
         self.prefix = run_key_prefix
+        self.check_upstream = check_upstream
+        self._records: dict[tuple[str, str], Recorded | None] = {}
+
+    def _recorded(self, asset: str, partition: str) -> Recorded | None:
+        if (asset, partition) not in self._records:
+            self._records[asset, partition] = recorded(self.instance, asset, partition)
+        return self._records[asset, partition]
+
+    def _behind(self, asset: str, partition: str, source: str, upstream: list[Recorded | None]) -> bool:
+        """Whether the partition was made from other versions of its upstream artifacts
+        than the ones recorded now (its own inputs unchanged)."""
+        found = self._recorded(asset, partition)
+        if not self.check_upstream or found is None or any(up is None or up.recipe is None for up in upstream):
+            return False
+        return found.recipe != recipes.combine(source, *(up.recipe for up in upstream))
 
     def _latest(self, asset: str, partition: str) -> tuple[str | None, int]:
         """The recorded source fingerprint of an asset partition and its record's storage
         id; no fingerprint when the store lost its files (dropped as damaged, removed)."""
-        found = recorded(self.instance, asset, partition)
+        found = self._recorded(asset, partition)
         if found is None:
             return None, 0
         if self.store is not None and not self.store.has(asset, partition):
@@ -179,17 +195,22 @@ class _Planner:
             ("mixed_audio", recipes.mixed_audio_source(spec), True),
             ("composed_video", recipes.composed_video_source(spec), not scenes_requested),
         ]
+        clips = [self._recorded("parallax_clip", str(partitions.scene_key(spec.name, i))) for i in range(len(spec.scenes))]
+        upstream = {"mixed_audio": [], "composed_video": clips}
         requested = set()
         for asset, source, upstream_current in checks:
             previous, storage_id = self._latest(asset, spec.name)
             missing_ok = asset == "mixed_audio" or self.include_missing
-            if upstream_current and previous != source and (previous is not None or missing_ok):
+            changed = previous != source or self._behind(asset, spec.name, source, upstream[asset])
+            if upstream_current and changed and (previous is not None or missing_ok):
                 requests.append(self._request([asset], spec.name, [(asset, source, storage_id)]))
                 requested.add(asset)
         if not scenes_requested and not requested:
             source = recipes.final_video_source(spec)
             previous, storage_id = self._latest("final_video", spec.name)
-            if previous != source and (previous is not None or self.include_missing):
+            made_from = [self._recorded("composed_video", spec.name), self._recorded("mixed_audio", spec.name)]
+            changed = previous != source or self._behind("final_video", spec.name, source, made_from)
+            if changed and (previous is not None or self.include_missing):
                 requests.append(self._request(["final_video"], spec.name, [("final_video", source, storage_id)]))
         return requests
 
@@ -207,6 +228,7 @@ def plan_changes(
     marked: Mapping[str, list[int]] | None = None,
     budget_s: float | None = None,
     start_after: str | None = None,
+    check_upstream: bool = False,
 ) -> Plan:
     """Compare the projects folder with what the instance has recorded (and, given the
     store, with the artifacts it still holds).
@@ -216,11 +238,16 @@ def plan_changes(
     partitions stay registered. ``marked`` says which empty positions were marked at the
     last tick (see `Plan.marked`); without it the instance is asked. Past ``budget_s``
     seconds the projects not compared yet are left for later (`Plan.deferred`); projects
-    are compared in name order, from the one after ``start_after`` round to it."""
+    are compared in name order, from the one after ``start_after`` round to it.
+    ``check_upstream`` also requests a project asset made from earlier versions of its
+    upstream artifacts (its own inputs unchanged): the catch-up `parallax run` and the
+    nightly re-scan make, since a settle's automation starts afresh and may not have seen
+    a scene change that landed as the previous settle ended; the sensor leaves that to
+    the daemon's automation, whose cursor saw it."""
     deadline = None if budget_s is None else time.monotonic() + budget_s
     plan = Plan()
     remembered = remembered or {}
-    planner = _Planner(instance, store, depth_model, include_missing, run_key_prefix)
+    planner = _Planner(instance, store, depth_model, include_missing, run_key_prefix, check_upstream)
     known_projects = set(instance.get_dynamic_partitions(partitions.projects.name))
     known_positions = instance.get_dynamic_partitions(partitions.scene_positions.name)
     folders = {folder.name: folder for folder in library.project_folders()}

@@ -163,6 +163,7 @@ def settle(
             store=store,
             include_missing=include_missing,
             run_key_prefix=prefix,
+            check_upstream=True,
         )
         report.problems = plan.problems
         if round_number == 0:

@@ -250,6 +250,7 @@ def nightly_rescan(
         run_key_prefix=f"nightly-{date}:",
         budget_s=TICK_BUDGET_SECONDS * 2,
         start_after=start_after,
+        check_upstream=True,
     )
     progress.set_cursor_values({NIGHTLY_PROGRESS: plan.last_compared or ""})
     if plan.deferred:

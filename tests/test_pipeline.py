@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import cv2
+import dagster as dg
 import numpy as np
 import pytest
 
 from parallax_pipeline.engine.video.codec import probe
 from parallax_pipeline.runner import settle
 from parallax_pipeline.spec import load_project
+from tests.conftest import write_small_project
 
 SCENE_ASSETS = {"depth_map", "parallax_clip"}
 
@@ -181,3 +183,25 @@ def test_a_supplied_depth_map_gives_the_asset_and_the_render_command_one_dispari
     # and it is the guided map, not a plain resize of the file
     plain = cv2.resize(half, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
     assert np.abs(stored - plain).max() > 0.05
+
+
+def test_a_scene_rebuilt_after_its_composition_brings_the_video_up_to_date(studio):
+    """A scene run that lands after automation last looked (e.g. as a settle ends): the
+    next settle's automation starts afresh and never saw it; its plan sees the project's
+    video made from an earlier clip and composes and delivers it again."""
+    from parallax_pipeline.planning import plan_changes
+    from parallax_pipeline.runner import execute
+
+    folder = write_small_project(studio.projects / "trip", ["alpha", "beta"])
+    defs = studio.defs()
+    assert settle(defs, studio.instance).up_to_date
+    image = next((folder / "images").glob("beta.*"))
+    _edit_image(image)
+    plan = plan_changes(defs.resources["projects"], studio.instance, studio.depth_model)
+    (scene_run,) = [request for request in plan.run_requests if request.partition_key == "trip|002"]
+    assert execute(defs, studio.instance, scene_run).status == dg.DagsterRunStatus.SUCCESS
+
+    mark = studio.mark()
+    report = settle(defs, studio.instance)
+    assert report.up_to_date, report.stale
+    assert {asset for asset, _ in studio.built_since(mark)} == {"composed_video", "final_video"}

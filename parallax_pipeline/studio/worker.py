@@ -23,10 +23,9 @@ from collections.abc import Callable
 import dagster as dg
 
 from parallax_pipeline.engine.files import exclusive_lock
-from parallax_pipeline.runner import SettleReport, execute, settle
+from parallax_pipeline.runner import SettleReport, settle
 
 log = logging.getLogger("parallax.studio")
-_BEHIND = re.compile(r"^(composed_video|final_video) \[[^\]]+\]: made from an earlier version of its upstream artifacts$")
 _FAILURE = re.compile(r"^(?P<assets>[^\[]*) \[(?P<partition>[^\]]+)\]: (?P<error>.*)$", re.S)
 
 
@@ -111,25 +110,7 @@ class ProjectWorker:
 
     def _settle(self) -> SettleReport:
         with exclusive_lock(self.lock_path), dg.DagsterInstance.get() as instance:
-            report = settle(self.defs, instance, log=lambda line: log.info(line), log_level="WARNING")
-            for project in [name for name, reasons in report.stale.items() if all(map(_BEHIND.match, reasons))]:
-                self._recompose(instance, project, report)
-            return report
-
-    def _recompose(self, instance: dg.DagsterInstance, project: str, report: SettleReport) -> None:
-        """Compose and deliver a project whose scenes are current but whose video was made
-        from their earlier clips. Declarative automation misses this when a scene changes
-        just as a settle ends (its next round rebuilds the scene, and its automation pass
-        does not request the composition; the next settle's automation starts from a fresh
-        cursor and never sees the change), and the sensor's plan compares sources only."""
-        log.info("[studio] %s: composed from earlier clips; composing it again", project)
-        request = dg.RunRequest(asset_selection=[dg.AssetKey("composed_video"), dg.AssetKey("final_video")], partition_key=project)
-        run = execute(self.defs, instance, request, log_level="WARNING")
-        report.runs.append(run)
-        if run.status != dg.DagsterRunStatus.SUCCESS:
-            report.failures.append(f"composed_video, final_video [{project}]: {_step_error(instance, run)}")
-        else:
-            report.stale.pop(project, None)
+            return settle(self.defs, instance, log=lambda line: log.info(line), log_level="WARNING")
 
     def wait_idle(self, timeout: float) -> bool:
         """Until nothing is queued or rendering (tests and a graceful stop)."""
@@ -137,14 +118,3 @@ class ProjectWorker:
             return self._cond.wait_for(
                 lambda: not self._wanted and self._settling_from is None and self._settled_through >= 0, timeout
             )
-
-
-def _step_error(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
-    """The first failed step's error, in its own words."""
-    for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-        error = record.dagster_event.step_failure_data.error
-        while error is not None and error.cause is not None and "dagster" in error.cls_name.lower():
-            error = error.cause
-        if error is not None:
-            return error.message.strip()
-    return f"run {run.run_id} ended {run.status.value}"
