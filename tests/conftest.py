@@ -1,8 +1,10 @@
-"""Shared fixtures: a copied demo project, a real SQLite Dagster instance, definitions on them."""
+"""Shared fixtures: a copied demo project, a real Dagster instance (SQLite, or PostgreSQL on
+a server the session starts), definitions on them."""
 
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from parallax_pipeline import dagster_warnings
 from parallax_pipeline.definitions import build_definitions
+from tests.postgres_server import PostgresServer, start_postgres, write_postgres_home
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "projects" / "demo"
@@ -24,6 +27,9 @@ class Studio:
     root: Path
     instance: dg.DagsterInstance
     depth_model: str = "depth-anything/Depth-Anything-V2-Small-hf"
+    postgres: PostgresServer | None = None
+    database: str | None = None
+    """The PostgreSQL server and database holding the instance; None on SQLite."""
 
     @property
     def projects(self) -> Path:
@@ -80,12 +86,33 @@ def pytest_configure(config):
         config.addinivalue_line("filterwarnings", line)
 
 
+@pytest.fixture(scope="session")
+def postgres() -> PostgresServer:
+    """One real PostgreSQL server for the session; each test takes a fresh database."""
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+def postgres_database_name() -> str:
+    return f"test_{uuid.uuid4().hex[:12]}"
+
+
 @pytest.fixture
-def studio(tmp_path):
+def studio(request, tmp_path):
+    """A studio on SQLite; ``@pytest.mark.parametrize("studio", ["sqlite", "postgres"],
+    indirect=True)`` runs a test on both instances."""
+    kind = getattr(request, "param", "sqlite")
     home = tmp_path / "dagster_home"
+    (tmp_path / "projects").mkdir()
+    if kind == "postgres":
+        server, database = request.getfixturevalue("postgres"), postgres_database_name()
+        write_postgres_home(home, server, database)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            yield Studio(root=tmp_path, instance=instance, postgres=server, database=database)
+        return
     home.mkdir()
     with dg.instance_for_test(temp_dir=str(home)) as instance:
-        (tmp_path / "projects").mkdir()
         yield Studio(root=tmp_path, instance=instance)
 
 
