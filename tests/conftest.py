@@ -15,6 +15,7 @@ import pytest
 from parallax_pipeline import dagster_warnings
 from parallax_pipeline.definitions import build_definitions
 from tests.postgres_server import PostgresServer, start_postgres, write_postgres_home
+from tests.s3_server import S3Server, start_s3
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "projects" / "demo"
@@ -27,6 +28,8 @@ class Studio:
     root: Path
     instance: dg.DagsterInstance
     depth_model: str = "depth-anything/Depth-Anything-V2-Small-hf"
+    storage: str | None = None
+    """The artifact store: a folder (default ``root/storage``) or ``s3://bucket/prefix``."""
     postgres: PostgresServer | None = None
     database: str | None = None
     """The PostgreSQL server and database holding the instance; None on SQLite."""
@@ -42,7 +45,7 @@ class Studio:
     def defs(self) -> dg.Definitions:
         return build_definitions(
             projects=str(self.projects),
-            storage=str(self.root / "storage"),
+            storage=self.storage or str(self.root / "storage"),
             renders=str(self.renders),
             depth_model=self.depth_model,
             device="cpu",
@@ -92,6 +95,24 @@ def postgres() -> PostgresServer:
     server = start_postgres()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> S3Server:
+    """One real S3-protocol server (moto) on loopback for the session."""
+    server = start_s3()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch, tmp_path) -> S3Server:
+    """The standard AWS variables pointed at the session's S3 server, and this test's
+    own local cache of the bucket's objects."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PARALLAX_CACHE_DIR", str(tmp_path / "s3-cache"))
+    return s3_server
 
 
 def postgres_database_name() -> str:
