@@ -24,7 +24,8 @@ telemetry:
 
 
 def prepare_dagster_home(path: Path) -> Path:
-    """A local DAGSTER_HOME (SQLite storage) with the pool limit the GPU assets rely on."""
+    """A DAGSTER_HOME with the pool limit the GPU assets rely on: SQLite storage unless
+    it already has a dagster.yaml (e.g. `deploy/dagster-postgres.yaml`), which is kept."""
     path = path.resolve()
     path.mkdir(parents=True, exist_ok=True)
     settings = path / "dagster.yaml"
