@@ -32,7 +32,7 @@ from pathlib import Path
 from parallax_pipeline.engine.files import matches_digest, sync_folder, temp_path, write_atomic
 
 OBJECT_NAME = re.compile(r"^([0-9a-f]{64})(\.[A-Za-z0-9]+)?$")
-CHUNK = 8 * 1024 * 1024
+CHUNK = 1024 * 1024
 
 
 def part_bytes() -> int:
