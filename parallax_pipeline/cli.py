@@ -25,7 +25,8 @@ telemetry:
 
 
 def prepare_dagster_home(path: Path) -> Path:
-    """A local DAGSTER_HOME (SQLite storage) with the pool limit the GPU assets rely on."""
+    """A DAGSTER_HOME with the pool limit the GPU assets rely on: SQLite storage unless
+    it already has a dagster.yaml (e.g. `deploy/dagster-postgres.yaml`), which is kept."""
     path = path.resolve()
     path.mkdir(parents=True, exist_ok=True)
     settings = path / "dagster.yaml"
@@ -37,7 +38,7 @@ def prepare_dagster_home(path: Path) -> Path:
 
 def run_projects(args: argparse.Namespace) -> int:
     os.environ["PARALLAX_PROJECTS_DIR"] = str(Path(args.projects).resolve())
-    os.environ.setdefault("PARALLAX_STORAGE_DIR", str(Path(args.storage).resolve()))
+    os.environ.setdefault("PARALLAX_STORAGE_DIR", _store_location(args.storage))
     os.environ.setdefault("PARALLAX_RENDERS_DIR", str(Path(args.renders).resolve()))
     home = prepare_dagster_home(Path(os.environ.get("DAGSTER_HOME") or args.dagster_home))
 
@@ -53,9 +54,9 @@ def run_projects(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     log = lambda line: print(line, flush=True)  # noqa: E731
-    storage = Path(os.environ["PARALLAX_STORAGE_DIR"])
+    store = defs.resources["artifacts"].open()
     try:
-        with _one_run_at_a_time(storage, log), dg.DagsterInstance.get() as instance:
+        with _one_run_at_a_time(store, log), dg.DagsterInstance.get() as instance:
             report = settle(defs, instance, log=log, log_level="INFO", retry_failed=True)
     except KeyboardInterrupt:
         print("parallax run: interrupted; what was finished is kept, run it again to go on", file=sys.stderr)
@@ -82,15 +83,21 @@ def run_projects(args: argparse.Namespace) -> int:
     return 0 if report.up_to_date else 1  # a failure a later round healed leaves nothing stale
 
 
-def _one_run_at_a_time(storage: Path, log):
-    """The store's `parallax run` lock: a second `parallax run` on the same store waits
-    for the first and then finds its work done, instead of doing it again."""
+def _store_location(text: str) -> str:
+    """A folder made absolute; an ``s3://`` URL as it is."""
+    return text if "://" in text else str(Path(text).resolve())
+
+
+def _one_run_at_a_time(store, log):
+    """The store's `parallax run` lock (in its local folder: for a bucket, this
+    machine's cache): a second `parallax run` on the same store waits for the first and
+    then finds its work done, instead of doing it again."""
     from parallax_pipeline.engine.files import exclusive_lock
 
     def say(holder: str) -> None:
-        log(f"waiting for the other `parallax run` on {storage} ({holder}) to finish")
+        log(f"waiting for the other `parallax run` on {store.url} ({holder}) to finish")
 
-    return exclusive_lock(storage / "locks" / "parallax-run.lock", on_wait=say)
+    return exclusive_lock(store.root / "locks" / "parallax-run.lock", on_wait=say)
 
 
 def verify_store(args: argparse.Namespace) -> int:
@@ -103,10 +110,10 @@ def verify_store(args: argparse.Namespace) -> int:
     for problem in problems:
         print(problem)
     if not problems:
-        print(f"{store.root}: every stored artifact matches its hash")
+        print(f"{store.url}: every stored artifact matches its hash")
         return 0
     action = "dropped: `parallax run` rebuilds them from their inputs" if args.repair else "run with --repair to drop them"
-    print(f"{store.root}: {len(problems)} problem(s); {action}", file=sys.stderr)
+    print(f"{store.url}: {len(problems)} problem(s); {action}", file=sys.stderr)
     return 1
 
 
@@ -275,12 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="render every project under the projects folder, incrementally")
     run.add_argument("--projects", default="projects", help="folder of projects (default: projects)")
-    run.add_argument("--storage", default="storage", help="artifact store (default: storage)")
+    run.add_argument("--storage", default="storage", help="artifact store: a folder or s3://bucket/prefix (default: storage)")
     run.add_argument("--renders", default="renders", help="where finished videos are copied (default: renders)")
     run.add_argument("--dagster-home", default=".dagster_home", help="used when DAGSTER_HOME is unset")
     run.set_defaults(handler=run_projects)
     verify = commands.add_parser("verify", help="check every stored artifact against its SHA-256 name")
-    verify.add_argument("--storage", default="storage", help="artifact store (default: $PARALLAX_STORAGE_DIR or storage)")
+    verify.add_argument("--storage", default="storage", help="artifact store, a folder or s3://bucket/prefix (default: $PARALLAX_STORAGE_DIR or storage)")
     verify.add_argument("--repair", action="store_true", help="drop damaged artifacts so the next run rebuilds them")
     verify.set_defaults(handler=verify_store)
     _add_render_command(commands)

@@ -1,8 +1,10 @@
-"""Shared fixtures: a copied demo project, a real SQLite Dagster instance, definitions on them."""
+"""Shared fixtures: a copied demo project, a real Dagster instance (SQLite, or PostgreSQL on
+a server the session starts), definitions on them."""
 
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,8 @@ import pytest
 
 from parallax_pipeline import dagster_warnings
 from parallax_pipeline.definitions import build_definitions
+from tests.postgres_server import PostgresServer, start_postgres, write_postgres_home
+from tests.s3_server import S3Server, start_s3
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "projects" / "demo"
@@ -24,6 +28,11 @@ class Studio:
     root: Path
     instance: dg.DagsterInstance
     depth_model: str = "depth-anything/Depth-Anything-V2-Small-hf"
+    storage: str | None = None
+    """The artifact store: a folder (default ``root/storage``) or ``s3://bucket/prefix``."""
+    postgres: PostgresServer | None = None
+    database: str | None = None
+    """The PostgreSQL server and database holding the instance; None on SQLite."""
 
     @property
     def projects(self) -> Path:
@@ -36,7 +45,7 @@ class Studio:
     def defs(self) -> dg.Definitions:
         return build_definitions(
             projects=str(self.projects),
-            storage=str(self.root / "storage"),
+            storage=self.storage or str(self.root / "storage"),
             renders=str(self.renders),
             depth_model=self.depth_model,
             device="cpu",
@@ -80,12 +89,51 @@ def pytest_configure(config):
         config.addinivalue_line("filterwarnings", line)
 
 
+@pytest.fixture(scope="session")
+def postgres() -> PostgresServer:
+    """One real PostgreSQL server for the session; each test takes a fresh database."""
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> S3Server:
+    """One real S3-protocol server (moto) on loopback for the session."""
+    server = start_s3()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def studio(tmp_path):
+def s3(s3_server, monkeypatch, tmp_path) -> S3Server:
+    """The standard AWS variables pointed at the session's S3 server, and this test's
+    own local cache of the bucket's objects."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PARALLAX_CACHE_DIR", str(tmp_path / "s3-cache"))
+    return s3_server
+
+
+def postgres_database_name() -> str:
+    return f"test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def studio(request, tmp_path):
+    """A studio on SQLite; ``@pytest.mark.parametrize("studio", ["sqlite", "postgres"],
+    indirect=True)`` runs a test on both instances."""
+    kind = getattr(request, "param", "sqlite")
     home = tmp_path / "dagster_home"
+    (tmp_path / "projects").mkdir()
+    if kind == "postgres":
+        server, database = request.getfixturevalue("postgres"), postgres_database_name()
+        write_postgres_home(home, server, database)
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            yield Studio(root=tmp_path, instance=instance, postgres=server, database=database)
+        return
     home.mkdir()
     with dg.instance_for_test(temp_dir=str(home)) as instance:
-        (tmp_path / "projects").mkdir()
         yield Studio(root=tmp_path, instance=instance)
 
 

@@ -1,4 +1,5 @@
-"""The whole pipeline on a real SQLite instance: end to end, incremental, bad input."""
+"""The whole pipeline on a real SQLite instance (and the key tests on PostgreSQL too): end to
+end, incremental, bad input."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ def _assets(counter) -> dict[str, set[str]]:
     return found
 
 
+BOTH_INSTANCES = pytest.mark.parametrize("studio", ["sqlite", "postgres"], indirect=True)
+
+
+@BOTH_INSTANCES
 def test_demo_renders_end_to_end(studio):
     project = studio.add_demo()
     spec = load_project(project)
@@ -39,6 +44,13 @@ def test_demo_renders_end_to_end(studio):
     scene_keys = {f"demo|{index + 1:03d}" for index in range(len(spec.scenes))}
     assert made["depth_map"] == scene_keys and made["parallax_clip"] == scene_keys
     assert made["composed_video"] == made["mixed_audio"] == made["final_video"] == {"demo"}
+    if studio.postgres is not None:  # the runs and their events are in the server's database
+        runs = studio.postgres.query(studio.database, "SELECT run_id, status FROM runs")
+        assert sorted(runs) == sorted((run.run_id, "SUCCESS") for run in report.runs)
+        (materialized,) = studio.postgres.query(
+            studio.database, "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
+        )[0]
+        assert materialized == sum(studio.materialized_since(0).values())
 
 
 def _edit_image(path):
@@ -63,6 +75,7 @@ def _replace_music(path):
             container.mux(packet)
 
 
+@BOTH_INSTANCES
 def test_only_what_changed_rematerialises(studio):
     project = studio.add_demo()
     spec = load_project(project)

@@ -1,6 +1,7 @@
 """Nothing lost, nothing stale, nothing silent: `parallax run` killed at any point, dead
 runs holding pool slots, two runs at once, damaged store objects, leftovers of dead
-processes. Real processes, real SIGKILL, real files."""
+processes. Real processes, real SIGKILL, real files; the kills and the pool waits on
+SQLite and on PostgreSQL (pool slots live in each one's own tables)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from parallax_pipeline.engine.video.codec import read_frames
 from parallax_pipeline.recovery import HOST_TAG, PID_TAG, STARTED_TAG, process_tags
 from parallax_pipeline.runner import settle
 from parallax_pipeline.store import ContentStore
-from tests.conftest import write_small_project
+from tests.conftest import postgres_database_name, write_small_project
+from tests.postgres_server import PostgresServer, write_postgres_home
 
 PARALLAX = Path(sys.executable).with_name("parallax")
 SCENES = ["alpha", "beta"]
@@ -35,7 +37,7 @@ PROJECT_FILE = (
 class Workspace:
     """A projects folder, store, renders folder and DAGSTER_HOME for `parallax run`."""
 
-    def __init__(self, root: Path, built: Workspace | None = None):
+    def __init__(self, root: Path, built: Workspace | None = None, postgres: PostgresServer | None = None):
         self.root = root
         if built is None:
             project = write_small_project(root / "projects" / "trip", SCENES)
@@ -43,6 +45,9 @@ class Workspace:
             (project / "project.yaml").write_text(PROJECT_FILE)
         else:  # a copy of a built one (the store's records are relative to the store)
             shutil.copytree(built.root, root, dirs_exist_ok=True)
+        if postgres is not None:  # a fresh database; prepare_dagster_home keeps its dagster.yaml
+            assert built is None, "a copy would share the built workspace's database"
+            write_postgres_home(root / "home", postgres, postgres_database_name())
         self.home = prepare_dagster_home(root / "home")
         self.env = {
             **os.environ,
@@ -133,8 +138,16 @@ KILL_POINTS = [
 ]
 
 
-def test_killed_at_every_point_a_rerun_ends_with_the_clean_video(tmp_path, clean_build):
-    workspace = Workspace(tmp_path)
+BOTH_INSTANCES = pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+
+
+def _fresh_workspace(root: Path, kind: str, request) -> Workspace:
+    return Workspace(root, postgres=request.getfixturevalue("postgres") if kind == "postgres" else None)
+
+
+@BOTH_INSTANCES
+def test_killed_at_every_point_a_rerun_ends_with_the_clean_video(tmp_path, clean_build, kind, request):
+    workspace = _fresh_workspace(tmp_path, kind, request)
     killed = []
     for number, marker in enumerate(KILL_POINTS):
         log = tmp_path / f"killed-{number}.log"
@@ -186,8 +199,9 @@ def _idle_job():
     _idle_op()
 
 
-def test_a_run_waiting_on_a_pool_says_so_and_stops_on_sigterm_and_a_dead_holder_frees_it(tmp_path):
-    workspace = Workspace(tmp_path)
+@BOTH_INSTANCES
+def test_a_run_waiting_on_a_pool_says_so_and_stops_on_sigterm_and_a_dead_holder_frees_it(tmp_path, kind, request):
+    workspace = _fresh_workspace(tmp_path, kind, request)
     with workspace.instance() as instance:
         holder = _hold_gpu_slot(instance, process_tags())  # this test process: alive
     log = tmp_path / "waiting.log"

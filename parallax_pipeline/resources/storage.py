@@ -11,10 +11,13 @@ from parallax_pipeline.store import ContentStore
 
 
 class ArtifactStore(dg.ConfigurableResource):
-    """The content-addressed store every artifact is written to (a local folder)."""
+    """The content-addressed store every artifact is written to: a local folder, or an S3
+    bucket (``s3://bucket/prefix``; endpoint and credentials from the standard AWS
+    variables, local copies cached by hash, see `store_backends`)."""
 
     root: str = "storage"
-    """Folder of the store; relative paths are taken from the working directory."""
+    """Folder of the store (relative paths are taken from the working directory), or
+    ``s3://bucket/prefix``."""
 
     def open(self) -> ContentStore:
         return ContentStore(self.root)
