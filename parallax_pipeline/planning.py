@@ -146,7 +146,9 @@ class _Planner:
         """Whether the partition was made from other versions of its upstream artifacts
         than the ones recorded now (its own inputs unchanged)."""
         found = self._recorded(asset, partition)
-        if not self.check_upstream or found is None or any(up is None or up.recipe is None for up in upstream):
+        if not self.check_upstream or not upstream or found is None:
+            return False  # nothing upstream (the mix's recipe is its source), or never made
+        if any(up is None or up.recipe is None for up in upstream):
             return False
         return found.recipe != recipes.combine(source, *(up.recipe for up in upstream))
 

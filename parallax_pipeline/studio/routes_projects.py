@@ -80,7 +80,7 @@ def project_status(project_id: str, request: Request) -> dict:
     return studio.project_status(project_id)
 
 
-@router.get("/{project_id}/video", response_class=FileResponse)
+@router.api_route("/{project_id}/video", methods=["GET", "HEAD"], response_class=FileResponse)
 def project_video(project_id: str, request: Request):
     """The final MP4; Range requests are answered with 206 (browsers seek with them)."""
     studio = _studio(request)
@@ -91,7 +91,7 @@ def project_video(project_id: str, request: Request):
     return FileResponse(artifact.path("final.mp4"), media_type="video/mp4", filename=f"{project_id}.mp4")
 
 
-@router.get("/{project_id}/scenes/{scene_id}/{what}")
+@router.api_route("/{project_id}/scenes/{scene_id}/{what}", methods=["GET", "HEAD"])
 def scene_file(project_id: str, scene_id: str, what: str, request: Request):
     """A scene's ``depth`` (16-bit PNG, 1 = nearest), ``depth-preview`` (colour PNG/JPEG)
     or ``clip`` (the H.264 frames it shows alone, MP4)."""

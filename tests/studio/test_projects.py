@@ -73,6 +73,8 @@ def test_a_project_renders_and_its_video_is_served_with_ranges(server, tmp_path)
         assert part.headers["content-range"] == f"bytes 100-299/{len(video.content)}"
         assert part.content == video.content[100:300]
         assert alice.get(f"{project['url']}/video", headers={"Range": f"bytes={len(video.content) + 10}-"}).status_code == 416
+        head = alice.head(f"{project['url']}/video")  # players ask for the size first
+        assert head.status_code == 200 and int(head.headers["content-length"]) == len(video.content) and not head.content
 
         # The signed URL in the status needs no token; a forged one is refused.
         with server.client(None) as anonymous:
