@@ -35,8 +35,12 @@ install_torch() {
 }
 
 install_project() {
-  # A regular (non-editable) install: the image carries no source tree to edit.
+  # A regular (non-editable) install: the image carries no source tree to edit. pip builds
+  # the wheel in the source tree; its build/ folder is removed unless it was there before.
+  local had_build=0
+  [ -e "${PROJECT_DIR}/build" ] && had_build=1
   "${PIP[@]}" "${PROJECT_DIR}[${PROJECT_EXTRAS}]"
+  [ "$had_build" = 1 ] || rm -rf "${PROJECT_DIR}/build"
   "$PYTHON" -c "import dagster, dagster_postgres, dagster_docker, dagster_k8s, dagster_celery, parallax_pipeline; print('dagster', dagster.__version__)"
 }
 
