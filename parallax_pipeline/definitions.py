@@ -8,7 +8,7 @@ dagster_warnings.quiet()  # before the modules that use beta APIs at import time
 
 import dagster as dg  # noqa: E402
 
-from parallax_pipeline import assets  # noqa: E402
+from parallax_pipeline import assets, deployment  # noqa: E402
 from parallax_pipeline.automation import automation_sensor  # noqa: E402
 from parallax_pipeline.engine.depth.model import DEFAULT_MODEL  # noqa: E402
 from parallax_pipeline.io_managers import ArtifactIOManager  # noqa: E402
@@ -35,6 +35,7 @@ def build_definitions(
         },
         sensors=[projects_sensor, automation_sensor],
         schedules=[nightly_rescan],
+        executor=deployment.executor(),
     )
 
 

@@ -4,7 +4,7 @@ import time
 import dagster as dg
 import numpy as np
 
-from parallax_pipeline import partitions, recipes
+from parallax_pipeline import deployment, partitions, recipes
 from parallax_pipeline.assets.materialize import materialize_artifact
 from parallax_pipeline.engine import previews
 from parallax_pipeline.engine.depth.maps import depth_preview, supplied_disparity, write_depth_png
@@ -18,6 +18,7 @@ from parallax_pipeline.store import Artifact
     partitions_def=partitions.project_scenes,
     code_version=recipes.CODE_VERSIONS["depth_map"],
     pool="gpu",
+    op_tags=deployment.gpu_step_tags(),  # on Kubernetes: a GPU node and an nvidia.com/gpu limit
     group_name="scenes",
     kinds={"pytorch", "png"},
 )

@@ -65,3 +65,26 @@ def test_k8s_job_executor_builds_a_gpu_pod_from_the_step_tags():
     assert pod.containers[0].resources.limits["nvidia.com/gpu"] == "1"
     assert pod.node_selector == TAGS[TAG]["pod_spec_config"]["node_selector"]
     assert [(t.key, t.operator, t.effect) for t in pod.tolerations] == [("nvidia.com/gpu", "Exists", "NoSchedule")]
+
+
+def test_the_depth_map_asset_carries_the_gpu_tags_when_deployed(tmp_path):
+    """The image sets PARALLAX_GPU_STEP_TAGS; the code location then gives depth_map those
+    op tags (read at import, so in a fresh interpreter), and none without the variable."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.deploy.deploy_files import DEPLOY
+
+    probe = "import json; from parallax_pipeline.assets.scenes import depth_map; print(json.dumps(depth_map.op.tags))"
+    env = {key: value for key, value in os.environ.items() if key != "PARALLAX_GPU_STEP_TAGS"}
+    bare = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert TAG not in json.loads(bare.stdout.splitlines()[-1])
+    env["PARALLAX_GPU_STEP_TAGS"] = str(DEPLOY / "k8s" / "gpu_step_tags.yaml")
+    tagged = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(json.loads(tagged.stdout.splitlines()[-1])[TAG]) == TAGS[TAG]
+    broken = tmp_path / "tags.yaml"
+    broken.write_text("dagster-k8s/config: [unclosed\n")
+    env["PARALLAX_GPU_STEP_TAGS"] = str(broken)
+    failed = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert failed.returncode != 0 and f"PARALLAX_GPU_STEP_TAGS={broken}" in failed.stderr
