@@ -14,11 +14,12 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.processes import free_port
 
 DEBIAN_BIN = Path("/usr/lib/postgresql/15/bin")
 USER = "parallax"
@@ -35,12 +36,6 @@ def _bin_folder() -> Path:
             )
         folder = Path(found).parent
     return folder
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -117,7 +112,7 @@ def start_postgres() -> PostgresServer:
         owner = pwd.getpwnam("postgres")
         for path in (folder, folder / "password", folder / "socket"):
             os.chown(path, owner.pw_uid, owner.pw_gid)
-    server = PostgresServer(folder=folder, port=_free_port(), password=password)
+    server = PostgresServer(folder=folder, port=free_port(), password=password)
     try:
         _as_server_user([
             str(bin_folder / "initdb"), "-D", str(folder / "data"), "-U", USER, f"--pwfile={folder / 'password'}",

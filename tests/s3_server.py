@@ -12,6 +12,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from tests.processes import free_port, stop_process
+
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "parallax-test", "AWS_SECRET_ACCESS_KEY": "parallax-test-secret", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
@@ -47,18 +49,11 @@ class S3Server:
         return found
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout=10)
 
 
 def start_s3() -> S3Server:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import heapq
 import json
 import logging
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from parallax_pipeline.studio.auth import sign_body
+from parallax_pipeline.studio.background import BackgroundLoop
 from parallax_pipeline.studio.errors import Problem, Refused
 
 log = logging.getLogger("parallax.studio")
@@ -44,23 +44,13 @@ class _Delivery:
     signature: str = field(compare=False)
 
 
-class CallbackSender:
+class CallbackSender(BackgroundLoop):
     def __init__(self, attempts: int, backoff: float):
+        super().__init__("parallax-callbacks")
         self.attempts, self.backoff = attempts, backoff
         self._pending: list[_Delivery] = []
-        self._cond = threading.Condition()
-        self._stopping = False
         self.delivered = 0
         self.abandoned: list[str] = []
-        self.thread = threading.Thread(target=self._loop, name="parallax-callbacks", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
 
     def send(self, url: str, secret: str, payload: dict) -> None:
         body = json.dumps(payload, sort_keys=True).encode()

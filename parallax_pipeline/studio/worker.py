@@ -17,43 +17,33 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable
 
 import dagster as dg
 
 from parallax_pipeline.engine.files import exclusive_lock
 from parallax_pipeline.runner import SettleReport, settle
+from parallax_pipeline.studio.background import BackgroundLoop
 
 log = logging.getLogger("parallax.studio")
 _FAILURE = re.compile(r"^(?P<assets>[^\[]*) \[(?P<partition>[^\]]+)\]: (?P<error>.*)$", re.S)
 
 
-class ProjectWorker:
+class ProjectWorker(BackgroundLoop):
     def __init__(self, defs: dg.Definitions, lock_path, on_settled: Callable[[set[str]], None]):
+        super().__init__("parallax-projects")
         self.defs, self.lock_path, self.on_settled = defs, lock_path, on_settled
-        self._cond = threading.Condition()
         self._sequence = 0
         self._changed: dict[str, int] = {}
         self._settling_from: int | None = None
         self._settled_through = -1  # nothing settled since the server started
         self._wanted = True  # a first settle finishes what an earlier server left
-        self._stopping = False
         self.failures: dict[str, list[tuple[str, str, str]]] = {}
         """Project -> (assets, partition, error) of its failed runs, kept until the project
         changes: a later settle with nothing new to try (the same inputs are not run
         again) leaves the reason standing."""
         self.last_error: str | None = None
         self.settles = 0
-        self.thread = threading.Thread(target=self._loop, name="parallax-projects", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
 
     def changed(self, project: str) -> None:
         """A project's files changed: render it now (or right after the settle under way)."""

@@ -4,7 +4,6 @@ temp DAGSTER_HOME, the tiny random depth model), and real HTTP clients for it.""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,12 @@ import httpx
 import pytest
 
 from tests.conftest import DEMO, write_small_project
+from tests.processes import free_port, stop_process
 from tests.tiny_models import save_tiny_depth_anything
 
 ALICE = "alice-token-0123456789"
 BOB = "bob-token-0123456789abcdef"
 TINY_OUTPUT = "output: {resolution: [64, 36], fps: 24, quality: draft}\ndefaults: {duration: 1.0, transition: {type: cut}}\n"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -90,12 +84,7 @@ def start_server(root: Path, extra_env: dict[str, str] | None = None, args: list
 
 
 def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    stop_process(server.process, timeout=20)
 
 
 @pytest.fixture(scope="package")

@@ -9,7 +9,7 @@ import time
 import av
 import dagster as dg
 
-from tests.studio.conftest import ALICE, BOB, project_files, wait_for
+from tests.studio.conftest import BOB, project_files, wait_for
 
 
 def _projects(server) -> list[str]:
