@@ -37,8 +37,10 @@ def prepare_dagster_home(path: Path) -> Path:
 
 
 def run_projects(args: argparse.Namespace) -> int:
+    from parallax_pipeline.store_backends import store_location
+
     os.environ["PARALLAX_PROJECTS_DIR"] = str(Path(args.projects).resolve())
-    os.environ.setdefault("PARALLAX_STORAGE_DIR", _store_location(args.storage))
+    os.environ.setdefault("PARALLAX_STORAGE_DIR", store_location(args.storage))
     os.environ.setdefault("PARALLAX_RENDERS_DIR", str(Path(args.renders).resolve()))
     home = prepare_dagster_home(Path(os.environ.get("DAGSTER_HOME") or args.dagster_home))
 
@@ -83,11 +85,6 @@ def run_projects(args: argparse.Namespace) -> int:
     return 0 if report.up_to_date else 1  # a failure a later round healed leaves nothing stale
 
 
-def _store_location(text: str) -> str:
-    """A folder made absolute; an ``s3://`` URL as it is."""
-    return text if "://" in text else str(Path(text).resolve())
-
-
 def _one_run_at_a_time(store, log):
     """The store's `parallax run` lock (in its local folder: for a bucket, this
     machine's cache): a second `parallax run` on the same store waits for the first and
@@ -97,7 +94,7 @@ def _one_run_at_a_time(store, log):
     def say(holder: str) -> None:
         log(f"waiting for the other `parallax run` on {store.url} ({holder}) to finish")
 
-    return exclusive_lock(store.root / "locks" / "parallax-run.lock", on_wait=say)
+    return exclusive_lock(store.run_lock, on_wait=say)
 
 
 def verify_store(args: argparse.Namespace) -> int:
@@ -241,6 +238,8 @@ def serve(args: argparse.Namespace) -> int:
     from parallax_pipeline import dagster_warnings
 
     dagster_warnings.quiet()
+    import dataclasses
+
     import uvicorn
 
     from parallax_pipeline.studio.app import create_app
@@ -248,6 +247,8 @@ def serve(args: argparse.Namespace) -> int:
     from parallax_pipeline.studio.config import StudioConfig, is_loopback
 
     config = StudioConfig.from_env(args.projects, args.storage, args.renders, args.studio_dir)
+    if "PARALLAX_CALLBACK_PRIVATE" not in os.environ and is_loopback(args.host):
+        config = dataclasses.replace(config, callback_private=True)  # one machine: its own receivers
     try:
         configured = Tokens(config.tokens_text).configured
     except TokenConfigError as err:

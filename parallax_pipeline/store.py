@@ -97,6 +97,12 @@ class ContentStore:
         """What this store object dropped as damaged, in words (for logs)."""
 
     # --------------------------------------------------------------- records
+
+    @property
+    def run_lock(self) -> Path:
+        """The lock of whole settles on this store (`parallax run`, `parallax serve`'s
+        worker): in its local folder, for a bucket this machine's cache."""
+        return self.root / "locks" / "parallax-run.lock"
     def _files(self, key: str) -> dict[str, str] | None:
         """The object keys a record names, by role; None when it is absent or unreadable."""
         try:

@@ -62,6 +62,11 @@ def _digest_of(key: str) -> str:
     return match.group(1)
 
 
+def store_location(text: str) -> str:
+    """A folder made absolute; an ``s3://`` URL as it is."""
+    return text if "://" in text else str(Path(text).resolve())
+
+
 def open_backend(location: Path | str, cache: Path | str | None = None) -> LocalFolder | S3Bucket:
     """The backend of ``location``: ``s3://bucket[/prefix]`` or a folder. A bucket's local
     copies go to ``cache``, else ``PARALLAX_CACHE_DIR``, else

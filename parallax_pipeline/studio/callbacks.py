@@ -10,8 +10,10 @@ again after `backoff`, 2·`backoff`, 4·`backoff` … seconds, `attempts` times 
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import json
 import logging
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -26,13 +28,33 @@ log = logging.getLogger("parallax.studio")
 TIMEOUT_SECONDS = 10.0
 
 
-def check_callback_url(url: str | None, field_name: str = "callback_url") -> str | None:
+def check_callback_url(url: str | None, allow_private: bool, field_name: str = "callback_url") -> str | None:
     if not url:
         return None
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused(422, [Problem(("body", field_name), f"callback_url must be an http(s) URL, got {url!r}")])
+    inside = None if allow_private else private_address(parts.hostname)
+    if inside:
+        raise Refused(422, [Problem(("body", field_name), f"callback_url {url!r}: {inside}")])
     return url
+
+
+def private_address(host: str) -> str | None:
+    """Why the service must not call ``host`` (it resolves to this machine or a private
+    network: a callback could then reach what only the service can), or None."""
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError as error:
+        return f"{host} does not resolve ({error})"
+    for address in sorted(found):
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            return (
+                f"{host} is {address}, a private, loopback or reserved address; callbacks go to public "
+                "addresses only unless PARALLAX_CALLBACK_PRIVATE=1 (the default when serving on loopback)"
+            )
+    return None
 
 
 @dataclass(order=True)
@@ -45,9 +67,9 @@ class _Delivery:
 
 
 class CallbackSender(BackgroundLoop):
-    def __init__(self, attempts: int, backoff: float):
+    def __init__(self, attempts: int, backoff: float, allow_private: bool):
         super().__init__("parallax-callbacks")
-        self.attempts, self.backoff = attempts, backoff
+        self.attempts, self.backoff, self.allow_private = attempts, backoff, allow_private
         self._pending: list[_Delivery] = []
         self.delivered = 0
         self.abandoned: list[str] = []
@@ -80,6 +102,10 @@ class CallbackSender(BackgroundLoop):
                 heapq.heappush(self._pending, delivery)
 
     def _post(self, delivery: _Delivery) -> str | None:
+        # checked again when sent: the name may resolve elsewhere by now
+        inside = None if self.allow_private else private_address(urlsplit(delivery.url).hostname or "")
+        if inside:
+            return inside
         request = urllib.request.Request(
             delivery.url, data=delivery.body, method="POST",
             headers={"Content-Type": "application/json", "X-Parallax-Signature": delivery.signature,

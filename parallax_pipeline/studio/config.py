@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parallax_pipeline.engine.depth.model import DEFAULT_MODEL
+from parallax_pipeline.store_backends import store_location
 
 MIB = 1024 * 1024
 
@@ -49,7 +50,8 @@ class Limits:
 @dataclass(frozen=True)
 class StudioConfig:
     projects: Path
-    storage: Path
+    storage: str
+    """A folder or ``s3://bucket/prefix`` (see `store_backends`)."""
     renders: Path
     studio: Path
     """The service's own records: single-picture jobs and their inputs, the URL key."""
@@ -58,6 +60,9 @@ class StudioConfig:
     limits: Limits = field(default_factory=Limits)
     tokens_text: str = ""
     """``name:token,name2:token2`` (see `auth.Tokens`); empty: no tokens."""
+    callback_private: bool = False
+    """Whether callbacks may go to loopback and private addresses (PARALLAX_CALLBACK_PRIVATE;
+    `parallax serve` on a loopback address allows them when the variable is unset)."""
     callback_attempts: int = 5
     callback_backoff: float = 1.0
     """Seconds before the second attempt; doubled for each one after."""
@@ -68,13 +73,14 @@ class StudioConfig:
     def from_env(cls, projects: str, storage: str, renders: str, studio: str) -> StudioConfig:
         return cls(
             projects=Path(os.environ.get("PARALLAX_PROJECTS_DIR") or projects).resolve(),
-            storage=Path(os.environ.get("PARALLAX_STORAGE_DIR") or storage).resolve(),
+            storage=store_location(os.environ.get("PARALLAX_STORAGE_DIR") or storage),
             renders=Path(os.environ.get("PARALLAX_RENDERS_DIR") or renders).resolve(),
             studio=Path(os.environ.get("PARALLAX_STUDIO_DIR") or studio).resolve(),
             depth_model=os.environ.get("PARALLAX_DEPTH_MODEL", DEFAULT_MODEL),
             device=os.environ.get("PARALLAX_DEVICE", "auto"),
             limits=Limits.from_env(),
             tokens_text=_tokens_text(),
+            callback_private=os.environ.get("PARALLAX_CALLBACK_PRIVATE", "") == "1",
             callback_attempts=int(os.environ.get("PARALLAX_CALLBACK_ATTEMPTS", "5")),
             callback_backoff=float(os.environ.get("PARALLAX_CALLBACK_BACKOFF", "1.0")),
         )

@@ -123,7 +123,7 @@ async def _submit(kind: str, request: Request, wait: float) -> Response:
     job_id, folder = studio.jobs.new_folder(kind)
     try:
         received = await receive(request, folder / "incoming", studio.config.limits)
-        callback = check_callback_url(received.fields.get("callback_url"))
+        callback = check_callback_url(received.fields.get("callback_url"), studio.config.callback_private)
         inputs, settings = await run_in_threadpool(BUILDERS[kind], received, folder)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)

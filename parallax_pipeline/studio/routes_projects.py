@@ -47,7 +47,7 @@ async def create_project(request: Request) -> dict:
     staging = studio.staging()
     try:
         received = await receive(request, staging / "incoming", studio.config.limits)
-        check_callback_url(received.fields.get("callback_url"))
+        check_callback_url(received.fields.get("callback_url"), studio.config.callback_private)
         project_id = studio.new_project_id()
         spec = await run_in_threadpool(
             layout.create_project, studio.config.projects, staging, project_id, received, owner, studio.config.limits.scenes

@@ -26,14 +26,10 @@ from parallax_pipeline.studio.jobs import PREFIX, JobBook
 from parallax_pipeline.studio.status import project_status
 from parallax_pipeline.studio.worker import ProjectWorker
 
-RUN_LOCK = Path("locks") / "parallax-run.lock"
-"""The store's `parallax run` lock (cli._one_run_at_a_time): one settle at a time per store."""
-
-
 class Studio:
     def __init__(self, config: StudioConfig):
         self.config = config
-        for folder in (config.projects, config.storage, config.renders, config.studio):
+        for folder in (config.projects, config.renders, config.studio):
             folder.mkdir(parents=True, exist_ok=True)
         self.defs = build_definitions(
             projects=str(config.projects), storage=str(config.storage), renders=str(config.renders),
@@ -43,8 +39,8 @@ class Studio:
         self.store = self.defs.resources["artifacts"].open()
         self.tokens = Tokens(config.tokens_text)
         self.signer = Signer(config.studio / "url.key")
-        self.callbacks = CallbackSender(config.callback_attempts, config.callback_backoff)
-        self.worker = ProjectWorker(self.defs, config.storage / RUN_LOCK, self._projects_settled)
+        self.callbacks = CallbackSender(config.callback_attempts, config.callback_backoff, config.callback_private)
+        self.worker = ProjectWorker(self.defs, self.store.run_lock, self._projects_settled)
         self.jobs = JobBook(config.studio / "jobs", self._execute_job, self._job_ended)
         self._statuses: dict[str, tuple[tuple, dict]] = {}
 

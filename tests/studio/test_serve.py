@@ -28,11 +28,18 @@ def test_no_tokens_means_loopback_only_and_a_bad_entry_is_named(tmp_path):
 
 def test_open_on_loopback_a_failed_scene_says_why_and_healthz_names_a_broken_store(tmp_path):
     missing_model = tmp_path / "no-such-model"
-    server = start_server(tmp_path, extra_env={"PARALLAX_API_TOKENS": "", "PARALLAX_DEPTH_MODEL": str(missing_model)})
+    server = start_server(tmp_path, extra_env={
+        "PARALLAX_API_TOKENS": "", "PARALLAX_DEPTH_MODEL": str(missing_model), "PARALLAX_CALLBACK_PRIVATE": "0",
+    })
     try:
         with server.client(None) as anonymous:
             me = anonymous.get("/v1/me")
             assert me.status_code == 200 and me.json()["owner"] == "local"
+            assert anonymous.get("/v1/projects").json() == {"projects": []}
+            # Callbacks to this machine or a private network only where allowed (here: not).
+            files = [f for f in project_files(tmp_path / "hook", ["a"])] + [("callback_url", (None, "http://127.0.0.1:9/x"))]
+            refused = anonymous.post("/v1/projects", files=files)
+            assert refused.status_code == 422 and "PARALLAX_CALLBACK_PRIVATE" in refused.text, refused.text
             assert anonymous.get("/v1/projects").json() == {"projects": []}
 
             # No depth maps uploaded and no model to estimate them: the project fails, and says why.
