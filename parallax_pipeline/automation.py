@@ -15,12 +15,12 @@ def rebuild_on_upstream_change(*, wait_for_all_deps: bool = False) -> dg.Automat
     """`wait_for_all_deps` also holds the asset back while a dependency is missing; fan-in
     assets over the scene positions do not use it: a position past a project's last scene
     is missing until the projects sensor marks it empty."""
-    # Only updates made by runs count: the sensor's "empty position" markers are run-less
-    # materializations, and a new position added for one big project must not re-compose
-    # every other project (a project that lost scenes is re-composed by the sensor).
-    made_by_a_run = dg.AutomationCondition.data_version_changed() & dg.AutomationCondition.any_new_update_has_run_tags()
+    # The sensor's "empty position" marks count as updates too (Dagster 1.13 compares no
+    # data versions here, and `any_new_update_has_run_tags` finds no updates of these
+    # multi-partitioned deps): a project given a new empty position is composed again,
+    # from the content cache (its recipe is unchanged), not rendered.
     upstream_changed = dg.AutomationCondition.any_deps_match(
-        made_by_a_run | dg.AutomationCondition.will_be_requested()
+        dg.AutomationCondition.data_version_changed() | dg.AutomationCondition.will_be_requested()
     ).with_label("upstream data version changed")
     # A scene whose clip failed holds its project back until that clip is made (the
     # sensor requests it again when its inputs change): composing without it would only

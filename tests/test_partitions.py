@@ -37,14 +37,14 @@ def test_keys_exist_for_real_scenes_and_a_smaller_projects_tail_is_marked_empty(
     assert recorded(studio.instance, "parallax_clip", "small|001").source != partitions.EMPTY
 
     # A fourth scene in one project adds a position: every other project gets it marked
-    # empty, and none of them is composed again for it.
+    # empty, and nothing of theirs is rendered or encoded again for it.
     mark = studio.mark()
     add_scene(big, "delta", "01-valley")
     assert settle(defs, studio.instance).up_to_date
     assert "small|004" in _keys(studio) and "small|004" in _materialized(studio, "parallax_clip")
     made = studio.materialized_since(mark)
-    assert not {key for key in made if key[1] == "small" or key[1].startswith("small|") and key[1] != "small|004"}
-    assert ("composed_video", "small") not in made
+    assert not {key for key in made if key[1].startswith("small|") and key[1] != "small|004"}
+    assert not {key for key in studio.built_since(mark) if key[1].startswith("small")}
 
 
 def test_a_deleted_project_and_unused_positions_leave_no_partitions(studio):
@@ -129,3 +129,21 @@ def test_the_sensor_marks_empty_positions_a_bounded_number_at_a_time(studio, mon
         else:
             marked.append([])
     assert marked == [["small|002"], ["small|003"], [], []]
+
+
+def test_automation_composes_a_project_registered_before_its_first_evaluation(studio):
+    """As under the daemon: the project's partitions exist when automation first looks
+    (so "newly missing" is spent on that first evaluation); the scenes' runs then bring
+    the composition and the final video."""
+    from parallax_pipeline.runner import execute
+
+    write_small_project(studio.projects / "trip", ["alpha", "beta"])
+    defs = studio.defs()
+    plan = plan_changes(defs.resources["projects"], studio.instance, studio.depth_model)
+    plan.apply_partitions(studio.instance)
+    first = dg.evaluate_automation_conditions(defs=defs, instance=studio.instance)
+    assert first.total_requested == 0
+    for request in plan.run_requests:
+        assert execute(defs, studio.instance, request).status == dg.DagsterRunStatus.SUCCESS
+    second = dg.evaluate_automation_conditions(defs=defs, instance=studio.instance, cursor=first.cursor)
+    assert second.total_requested >= 1  # composed_video [trip]
