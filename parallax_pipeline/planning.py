@@ -306,12 +306,10 @@ def _plan_empty_positions(plan: Plan, instance: dg.DagsterInstance, top: int, ma
         if count >= top:
             continue
         before = (marked or {}).get(name)
-        done = set(range(before[0], before[1])) if before is not None and before[0] == count else set()
-        keys = [str(partitions.scene_key(name, i)) for i in range(count, top) if i not in done]
-        if before is not None and before[0] == count:
-            plan.empty_positions += keys
+        if before is not None and before[0] == count:  # the last tick marked [count, before[1])
+            plan.empty_positions += [str(partitions.scene_key(name, i)) for i in range(max(count, before[1]), top)]
         else:
-            unknown[name] = keys
+            unknown[name] = [str(partitions.scene_key(name, i)) for i in range(count, top)]
     if unknown:  # not remembered, or the scene count changed: one query for their latest marks
         latest = instance.event_log_storage.get_latest_tags_by_partition(
             dg.AssetKey("parallax_clip"),
