@@ -9,31 +9,18 @@ import os
 import sys
 from pathlib import Path
 
-INSTANCE_SETTINGS = """\
-# Written by Parallax Studio. GPU steps share one pool so runs never fight over the card.
-concurrency:
-  pools:
-    default_limit: 1
-# Runs launched by the daemon: a run that died is failed, and the pool slots of ended
-# runs are freed (`parallax run` checks its own runs' processes as well).
-run_monitoring:
-  enabled: true
-  free_slots_after_run_end_seconds: 30
-telemetry:
-  enabled: false
-"""
-
-
 def prepare_dagster_home(path: Path) -> Path:
-    """A DAGSTER_HOME with the pool limit the GPU assets rely on: SQLite storage unless
-    it already has a dagster.yaml (e.g. `deploy/dagster-postgres.yaml`), which is kept."""
-    path = path.resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    """A DAGSTER_HOME with Parallax Studio's instance settings (`instance_settings`): SQLite
+    storage unless it already has a dagster.yaml of its own (e.g. from
+    `deploy/dagster-postgres.yaml`), which is kept; one this command wrote is renewed."""
+    from parallax_pipeline.instance_settings import write_dagster_home
+
     settings = path / "dagster.yaml"
-    if not settings.exists():
-        settings.write_text(INSTANCE_SETTINGS)
-    os.environ["DAGSTER_HOME"] = str(path)
-    return path
+    if settings.is_file() and settings.read_text(encoding="utf-8").startswith("# Written by Parallax Studio"):
+        settings.unlink()
+    write_dagster_home(path)
+    os.environ["DAGSTER_HOME"] = str(path.resolve())
+    return path.resolve()
 
 
 def run_projects(args: argparse.Namespace) -> int:
@@ -49,6 +36,7 @@ def run_projects(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from parallax_pipeline.definitions import defs
+    from parallax_pipeline.run_queue import QueueError
     from parallax_pipeline.runner import settle
 
     def stop(signum, frame):  # SIGTERM stops a render like Ctrl-C: the run ends, its slots are freed
@@ -63,6 +51,9 @@ def run_projects(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("parallax run: interrupted; what was finished is kept, run it again to go on", file=sys.stderr)
         return 130
+    except QueueError as error:
+        print(f"parallax run: {error}", file=sys.stderr)
+        return 2
     for problem in report.problems:
         print(f"error: {problem}", file=sys.stderr)
     for failure in report.failures:

@@ -24,6 +24,7 @@ def build_definitions(
     device: str = "auto",
 ) -> dg.Definitions:
     artifact_store = ArtifactStore(root=storage)
+    settings = {"projects": projects, "storage": storage, "renders": renders, "depth_model": depth_model, "device": device}
     return dg.Definitions(
         assets=dg.load_assets_from_modules([assets]),
         resources={
@@ -36,6 +37,8 @@ def build_definitions(
         sensors=[projects_sensor, automation_sensor],
         schedules=[nightly_rescan],
         executor=deployment.executor(),
+        # A run launched in another process rebuilds these definitions (run_launcher).
+        metadata={"parallax/definitions": dg.MetadataValue.json(settings)},
     )
 
 

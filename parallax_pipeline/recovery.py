@@ -3,10 +3,12 @@
 With the default run launcher a run whose process is killed stays STARTED for ever and
 keeps the concurrency-pool slots of its steps, so with ``gpu`` limited to one slot every
 later depth step would wait for ever. Dagster's run monitoring cannot see such a run.
-Runs that `parallax run` executes carry the process that runs them in their tags
-(`process_tags`); `recover` checks those processes and fails the runs whose process is
-gone, frees the slots of every run that has ended, and retires the dead run's run key so
-the next `parallax run`, sensor tick or automation tick requests the work again.
+Runs that `parallax run` queues carry the process that queued them in their tags
+(`process_tags`), and once launched the process that runs them; `recover` checks those
+processes, fails the runs whose process is gone, cancels the queued runs whose
+`parallax run` is gone, frees the slots of every run that has ended, and retires such
+runs' run keys so the next `parallax run`, sensor tick or automation tick requests the
+work again.
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ def _process_start(pid: int) -> str:
         return ""
 
 
-def process_tags() -> dict[str, str]:
-    """Tags naming this process, for the runs it executes."""
-    pid = os.getpid()
+def process_tags(pid: int | None = None) -> dict[str, str]:
+    """Tags naming a process (this one by default), for the runs it executes."""
+    pid = pid or os.getpid()
     return {PID_TAG: str(pid), HOST_TAG: socket.gethostname(), STARTED_TAG: _process_start(pid)}
 
 
@@ -63,12 +65,22 @@ class Recovery:
     """Runs marked failed because their process is gone."""
     freed_runs: list[str] = field(default_factory=list)
     """Runs whose pool slots were freed (they had ended, or their process was gone)."""
+    canceled_runs: list[str] = field(default_factory=list)
+    """Queued runs canceled because the process that queued them is gone."""
 
     def messages(self) -> list[str]:
         return [f"run {run_id} was orphaned (its process is gone): marked failed" for run_id in self.failed_runs] + [
+            f"run {run_id} was left queued by a process that is gone: canceled" for run_id in self.canceled_runs
+        ] + [
             f"run {run_id} had ended but held pool slots: freed" for run_id in self.freed_runs
             if run_id not in self.failed_runs
         ]
+
+
+def _retire_run_key(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+    key = run.tags.get(RUN_KEY_TAG)
+    if key:  # let the same work be requested again
+        instance.add_run_tags(run.run_id, {RUN_KEY_TAG: f"{key}#orphaned:{run.run_id[:8]}"})
 
 
 def recover(instance: dg.DagsterInstance) -> Recovery:
@@ -78,10 +90,14 @@ def recover(instance: dg.DagsterInstance) -> Recovery:
     for run in instance.get_runs(dg.RunsFilter(statuses=_IN_PROGRESS)):
         if run_process_alive(run) is False:
             instance.report_run_failed(run, message=f"Parallax Studio: the process running {run.run_id} is gone")
-            key = run.tags.get(RUN_KEY_TAG)
-            if key:  # let the same work be requested again
-                instance.add_run_tags(run.run_id, {RUN_KEY_TAG: f"{key}#orphaned:{run.run_id[:8]}"})
+            _retire_run_key(instance, run)
             found.failed_runs.append(run.run_id)
+    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED])):
+        # queued by a `parallax run` that is gone: nobody waits for it any more
+        if run_process_alive(run) is False:
+            instance.report_run_canceled(run, message=f"Parallax Studio: the process that queued {run.run_id} is gone")
+            _retire_run_key(instance, run)
+            found.canceled_runs.append(run.run_id)
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return found

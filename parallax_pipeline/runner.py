@@ -2,16 +2,17 @@
 
 `dagster dev` runs the projects sensor and the automation sensor on a daemon. For a
 one-command render (the README's demo) and for tests, `settle` does the same work in
-order: evaluate the sensor, apply its partition changes, execute its run requests
-against the instance, evaluate automation, execute its requests, and repeat until
-nothing more is asked for. Every run is a real run in the instance's event log, so
-the UI shows them afterwards.
+order: evaluate the sensor, apply its partition changes, submit its run requests to
+the instance's run queue and wait for them, evaluate automation, submit its requests,
+and repeat until nothing more is asked for. The runs go through the same queue and run
+launcher as the daemon's (`run_queue`): independent scenes render side by side as the
+queue's limits allow, and the UI shows each run with its origin.
 
-Before it plans, and before each run, it recovers from crashes (`recovery.recover`:
+Before it plans, and while it waits, it recovers from crashes (`recovery.recover`:
 runs whose process is gone are failed and their pool slots freed) and clears what dead
 processes left in the store's staging folder. A run that needs a pool slot held by a
-live run waits here, where Ctrl-C and SIGTERM stop it, saying at INFO level who holds
-the slot. At the end it checks every project's final video against its inputs
+live run stays queued, while this says at INFO level who holds the slot; Ctrl-C and
+SIGTERM stop the wait and the runs submitted here. At the end it checks every project's final video against its inputs
 (`freshness.stale_reasons`) and reports what is stale and why.
 """
 
@@ -27,11 +28,13 @@ import dagster as dg
 
 from parallax_pipeline.freshness import stale_reasons
 from parallax_pipeline.recovery import RUN_KEY_TAG, pool_holders, process_tags, recover
+from parallax_pipeline.run_queue import LAUNCHED_BY_TAG, PLANNED_BY_TAG, RunQueue, create_run
 from parallax_pipeline.planning import plan_changes
 from parallax_pipeline.spec import ProjectError
 from parallax_pipeline.store import cache_bytes
 
-POOL_POLL_SECONDS = 1.0
+RECOVERY_SECONDS = 2.0
+"""How often a wait for runs also looks for runs whose process died."""
 
 
 @dataclass
@@ -68,44 +71,41 @@ def _pools(defs: dg.Definitions, request: dg.RunRequest) -> set[str]:
     return pools
 
 
-def wait_for_pools(
-    defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest, log: Callable[[str], None]
-) -> None:
-    """Wait (interruptibly) until no live run holds the slots of the pools ``request``
-    needs, freeing those of dead runs, and say who is waited for."""
-    said = set()
+def _create_pools(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    """Give the pools the assets use their default limit now, from this one process: runs
+    that start together and each create it race on PostgreSQL (dagster-io/dagster#33552:
+    all but one fail with InFailedSqlTransaction)."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return
+    pools = {getattr(assets.node_def, "pool", None) for assets in defs.resolve_asset_graph().assets_defs}
+    known = set(storage.get_concurrency_keys())
+    for pool in sorted(pool for pool in pools if pool and pool not in known):  # a limit set by hand is kept
+        storage.initialize_concurrency_limit_to_default(pool)
+
+
+def pool_waits(defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest, run_id: str) -> list[str]:
+    """Why run ``run_id`` of ``request`` waits: the pools it needs whose slots are all
+    held by other runs."""
+    waits = []
     for pool in sorted(_pools(defs, request)):
         info = instance.event_log_storage.get_concurrency_info(pool)
         limit = info.limit if info.limit is not None else info.slot_count
-        while limit:
-            holders = pool_holders(instance, pool)
-            if len(holders) < limit:
-                break
-            if recover(instance).freed_runs:  # a holder that died (or ended) frees its slots
-                continue
+        holders = pool_holders(instance, pool)
+        if limit and len(holders) >= limit and run_id not in {run.run_id for run in holders}:
             names = ", ".join(f"{run.run_id[:8]} ({run.status.value})" for run in holders)
-            if names not in said:
-                log(f"    waiting for a slot of pool {pool!r}, held by run {names}")
-                said.add(names)
-            time.sleep(POOL_POLL_SECONDS)
+            waits.append(f"waiting for a slot of pool {pool!r}, held by run {names}")
+    return waits
 
 
 def execute(
-    defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest, log_level: str = "DEBUG"
+    defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest, launched_by: str = "parallax run"
 ) -> dg.DagsterRun:
-    job = defs.resolve_implicit_global_asset_job_def()
-    tags = {**request.tags, **process_tags()}  # lets a later process tell this run was orphaned
-    if request.run_key:
-        tags[RUN_KEY_TAG] = request.run_key
-    result = job.execute_in_process(
-        instance=instance,
-        partition_key=str(request.partition_key),
-        asset_selection=list(request.asset_selection or []),
-        tags=tags,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        raise_on_error=False,
-    )
-    return result.dagster_run
+    """One request's run, through the instance's queue and launcher, waited for."""
+    with RunQueue(instance) as queue:
+        run = create_run(defs, instance, request, {LAUNCHED_BY_TAG: launched_by})
+        queue.submit(run)
+        return queue.wait([run.run_id])[0]
 
 
 def settle(
@@ -117,6 +117,7 @@ def settle(
     log: Callable[[str], None] = lambda message: None,
     log_level: str = "DEBUG",
     retry_failed: bool = False,
+    launched_by: str = "parallax run",
 ) -> SettleReport:
     """Bring every project under the projects root up to date.
 
@@ -125,9 +126,27 @@ def settle(
     is completed. `retry_failed` requests again, once, work whose earlier run failed (the
     command line does: the user asked for a render; the sensor does not, so a failing
     input does not fail on every tick). `log_level` is the console level of the runs'
-    own logs.
+    own logs; `launched_by` names the caller in the runs' tags.
     """
     report = SettleReport()
+    _create_pools(defs, instance)
+    with RunQueue(instance) as queue:
+        _settle(defs, instance, queue, report, include_missing, max_rounds, log, log_level, retry_failed, launched_by)
+    return report
+
+
+def _settle(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    queue: RunQueue,
+    report: SettleReport,
+    include_missing: bool,
+    max_rounds: int,
+    log: Callable[[str], None],
+    log_level: str,
+    retry_failed: bool,
+    launched_by: str,
+) -> None:
     resources = defs.resources
     depth_model = resources["depth_model"].model
     store = resources["artifacts"].open()
@@ -139,14 +158,43 @@ def settle(
             log(f"[recovery] {message}")
 
     def run_all(source: str, requests: list[dg.RunRequest]) -> int:
+        submitted = []
         for request in requests:
             keys = ", ".join(key.to_user_string() for key in request.asset_selection or [])
             log(f"[{source}] {keys} [{request.partition_key}]")
-            wait_for_pools(defs, instance, request, log)
-            run = execute(defs, instance, request, log_level)
+            # this process until the launcher names the run's own: a queued run whose
+            # submitter died is canceled by recovery
+            tags = {PLANNED_BY_TAG: source, LAUNCHED_BY_TAG: launched_by, **process_tags()}
+            if request.run_key:
+                tags[RUN_KEY_TAG] = request.run_key
+            run = create_run(defs, instance, request, tags, log_level)
+            queue.submit(run)
+            submitted.append((f"{keys} [{request.partition_key}]", request, run.run_id))
+        said: set[str] = set()
+        started: set[str] = set()
+        last_recovery = time.monotonic()
+
+        def while_waiting() -> None:
+            nonlocal last_recovery
+            if time.monotonic() - last_recovery > RECOVERY_SECONDS:
+                recover_now()  # a run that died frees its pool slots and its place in the queue
+                last_recovery = time.monotonic()
+            for name, request, run_id in submitted:
+                run = instance.get_run_by_id(run_id)
+                if run_id not in started and run.status not in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
+                    started.add(run_id)
+                    log(f"[{source}] {name}: run {run_id[:8]} started")
+                if not run.is_finished:
+                    for wait in pool_waits(defs, instance, request, run_id):
+                        if wait not in said:
+                            said.add(wait)
+                            log(f"    {wait}")
+
+        finished = queue.wait([run_id for *_, run_id in submitted], on_poll=while_waiting)
+        for (name, _, _), run in zip(submitted, finished):
             report.runs.append(run)
             if run.status != dg.DagsterRunStatus.SUCCESS:
-                report.failures.append(f"{keys} [{request.partition_key}]: {_failure_message(instance, run)}")
+                report.failures.append(f"{name}: {_failure_message(instance, run)}")
                 log(f"    failed: {report.failures[-1]}")
         return len(requests)
 
@@ -189,7 +237,6 @@ def settle(
     freed = store.prune(cache_bytes())
     if freed:
         log(f"[store] removed {len(freed)} cached objects no partition uses (over PARALLAX_CACHE_GB)")
-    return report
 
 
 def _automation_requests(defs: dg.Definitions, result) -> list[dg.RunRequest]:

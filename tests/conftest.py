@@ -14,6 +14,7 @@ import pytest
 
 from parallax_pipeline import dagster_warnings
 from parallax_pipeline.definitions import build_definitions
+from parallax_pipeline.instance_settings import instance_settings
 from tests.postgres_server import PostgresServer, start_postgres, write_postgres_home
 from tests.s3_server import S3Server, start_s3
 
@@ -133,7 +134,7 @@ def studio(request, tmp_path):
             yield Studio(root=tmp_path, instance=instance, postgres=server, database=database)
         return
     home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as instance:
+    with dg.instance_for_test(temp_dir=str(home), overrides=instance_settings()) as instance:
         yield Studio(root=tmp_path, instance=instance)
 
 

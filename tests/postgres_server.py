@@ -136,7 +136,7 @@ def start_postgres() -> PostgresServer:
 POSTGRES_SETTINGS = Path(__file__).resolve().parents[1] / "deploy" / "dagster-postgres.yaml"
 
 
-def write_postgres_home(home: Path, server: PostgresServer, database: str) -> Path:
+def write_postgres_home(home: Path, server: PostgresServer, database: str, max_runs: int | None = None) -> Path:
     """``home/dagster.yaml``: the shipped `deploy/dagster-postgres.yaml` with its
     ``{env: ...}`` references replaced by this server's values and a fresh database, so
     the instance opens in this process and in any subprocess without the variables."""
@@ -149,6 +149,8 @@ def write_postgres_home(home: Path, server: PostgresServer, database: str) -> Pa
         if isinstance(reference, dict) and "env" in reference:
             value = values[reference["env"]]
             db[field] = int(value) if field == "port" else value
+    if max_runs is not None:
+        settings["concurrency"]["runs"]["max_concurrent_runs"] = max_runs
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     return home

@@ -47,7 +47,7 @@ class Workspace:
             shutil.copytree(built.root, root, dirs_exist_ok=True)
         if postgres is not None:  # a fresh database; prepare_dagster_home keeps its dagster.yaml
             assert built is None, "a copy would share the built workspace's database"
-            write_postgres_home(root / "home", postgres, postgres_database_name())
+            write_postgres_home(root / "home", postgres, postgres_database_name(), max_runs=1)
         self.home = prepare_dagster_home(root / "home")
         self.env = {
             **os.environ,
@@ -55,6 +55,8 @@ class Workspace:
             "PARALLAX_PROJECTS_DIR": str(root / "projects"),
             "PARALLAX_STORAGE_DIR": str(root / "storage"),
             "PARALLAX_RENDERS_DIR": str(root / "renders"),
+            # one run at a time: the kill points below come in one order
+            "PARALLAX_MAX_RUNS": "1",
         }
 
     @property
@@ -129,10 +131,10 @@ def _kill_when(process: subprocess.Popen, log: Path, marker: str, timeout: float
 # the end of a clip's frames (encoding and storing follow), the mix, the composition,
 # its last frames (the final mux follows), and the publishing of the final video.
 KILL_POINTS = [
-    "[sensor] depth_map, parallax_clip [trip|001]",
+    "[sensor] depth_map, parallax_clip [trip|001]: run",
     "trip/alpha: frame 24/24",
-    "mixed_audio [trip]",
-    "composed_video",
+    "mixed_audio [trip]: run",
+    "composed_video - trip: composed",
     "composed 42/42 frames",
     "final video published",
 ]

@@ -100,7 +100,7 @@ class ProjectWorker(BackgroundLoop):
 
     def _settle(self) -> SettleReport:
         with exclusive_lock(self.lock_path), dg.DagsterInstance.get() as instance:
-            return settle(self.defs, instance, log=lambda line: log.info(line), log_level="WARNING")
+            return settle(self.defs, instance, log=lambda line: log.info(line), log_level="WARNING", launched_by="studio")
 
     def wait_idle(self, timeout: float) -> bool:
         """Until nothing is queued or rendering (tests and a graceful stop)."""

@@ -1,0 +1,55 @@
+"""The Dagster instance Parallax Studio runs on: what its ``dagster.yaml`` must say.
+
+One place for the settings `parallax run` writes into a new DAGSTER_HOME, the tests'
+instances and the Postgres example (`deploy/dagster-postgres.yaml`) share:
+
+* runs go through the run queue (Dagster's `QueuedRunCoordinator`, its default) with
+  at most as many runs at once as the machine has cores (or `PARALLAX_MAX_RUNS`), and
+  as many per project
+  (`dagster/partition/project` is the scene runs' project): scenes render side by side;
+* runs are launched by `run_launcher.PreloadedRunLauncher` (a process per run, forked
+  with the code imported);
+* every concurrency pool (the depth steps' ``gpu``) runs one step at a time;
+* run monitoring fails runs whose process died and frees the slots of ended runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+
+MAX_RUNS = "PARALLAX_MAX_RUNS"
+"""Runs at once on this machine (default: its core count)."""
+
+
+def instance_settings(max_runs: int | None = None) -> dict:
+    cores = max_runs or int(os.environ.get(MAX_RUNS) or 0) or os.cpu_count() or 1
+    return {
+        "run_launcher": {"module": "parallax_pipeline.run_launcher", "class": "PreloadedRunLauncher"},
+        "concurrency": {
+            "runs": {
+                "max_concurrent_runs": cores,
+                "tag_concurrency_limits": [
+                    {"key": "dagster/partition/project", "value": {"applyLimitPerUniqueValue": True}, "limit": cores}
+                ],
+            },
+            "pools": {"default_limit": 1},
+        },
+        "run_monitoring": {"enabled": True, "free_slots_after_run_end_seconds": 30},
+        "telemetry": {"enabled": False},
+    }
+
+
+def write_dagster_home(path: Path, extra: dict | None = None) -> Path:
+    """``path/dagster.yaml`` with these settings (and ``extra``, e.g. a storage), unless
+    one is there already, which is kept."""
+    path = path.resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    settings = path / "dagster.yaml"
+    if not settings.exists():
+        text = yaml.safe_dump({**(extra or {}), **instance_settings()}, sort_keys=False)
+        settings.write_text("# Written by Parallax Studio (parallax_pipeline/instance_settings.py).\n" + text)
+    return path

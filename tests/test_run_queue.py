@@ -1,0 +1,154 @@
+"""`parallax run`'s runs go through the instance's run queue and run launcher: queued, limited,
+launched in their own processes, side by side, and cleaned up when their launcher dies."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+
+import dagster as dg
+import pytest
+
+from parallax_pipeline.engine.files import process_alive
+from parallax_pipeline.instance_settings import instance_settings
+from parallax_pipeline.recovery import PID_TAG, RUN_KEY_TAG, process_tags, recover
+from parallax_pipeline.run_launcher import PreloadedRunLauncher
+from parallax_pipeline.run_queue import CODE_LOCATION, LAUNCHED_BY_TAG, PLANNED_BY_TAG, RunQueue, create_run
+from parallax_pipeline.runner import settle
+from parallax_pipeline.planning import plan_changes
+from tests.conftest import Studio, write_small_project
+
+
+def _event_time(instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType, step: str | None = None) -> float:
+    records = [
+        record for record in instance.all_logs(run_id, of_type=kind)
+        if step is None or record.dagster_event.step_key == step
+    ]
+    assert records, f"run {run_id}: no {kind.value}{f' of {step}' if step else ''}"
+    return records[0].timestamp
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return min(a[1], b[1]) - max(a[0], b[0])
+
+
+def test_every_run_is_queued_then_launched_in_its_own_process_with_its_origin(studio):
+    write_small_project(studio.projects / "trip", ["alpha", "beta"])
+    report = settle(studio.defs(), studio.instance)
+    assert report.up_to_date and report.succeeded, report
+    assert isinstance(studio.instance.run_launcher, PreloadedRunLauncher)
+    planned = set()
+    for run in report.runs:
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert studio.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_ENQUEUED), "not queued"
+        assert studio.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_STARTING), "not launched"
+        assert run.tags[LAUNCHED_BY_TAG] == "parallax run"
+        planned.add(run.tags[PLANNED_BY_TAG])
+        assert int(run.tags[PID_TAG]) != os.getpid(), "executed in the test's process"
+        assert run.remote_job_origin.location_name == CODE_LOCATION
+    assert planned == {"sensor", "automation"}
+
+
+@pytest.mark.parametrize("runs_at_once", [1, 2])
+def test_scenes_render_side_by_side_as_the_queue_allows_and_depth_steps_one_at_a_time(tmp_path, runs_at_once):
+    (tmp_path / "projects").mkdir()
+    (tmp_path / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "home"), overrides=instance_settings(runs_at_once)) as instance:
+        studio = Studio(root=tmp_path, instance=instance)
+        write_small_project(studio.projects / "trip", ["alpha", "beta", "gamma", "delta"])
+        report = settle(studio.defs(), instance)
+        assert report.up_to_date and report.succeeded, report
+        scene_runs = [run for run in report.runs if "dagster/partition/scene" in run.tags and run.asset_selection
+                      and dg.AssetKey("parallax_clip") in run.asset_selection]
+        assert len(scene_runs) == 4
+        # from the queue's launch to the run's end
+        spans = {
+            run.run_id: (_event_time(instance, run.run_id, dg.DagsterEventType.RUN_STARTING),
+                         _event_time(instance, run.run_id, dg.DagsterEventType.RUN_SUCCESS))
+            for run in scene_runs
+        }
+        side_by_side = [pair for pair in itertools.combinations(spans.values(), 2) if _overlap(*pair) > 0]
+        if runs_at_once == 1:
+            assert not side_by_side, "two runs at once with a limit of one"
+        else:
+            assert side_by_side, "no two scene runs at once with a limit of two"
+        depth_steps = [
+            (_event_time(instance, run.run_id, dg.DagsterEventType.STEP_START, "depth_map"),
+             _event_time(instance, run.run_id, dg.DagsterEventType.STEP_SUCCESS, "depth_map"))
+            for run in scene_runs if dg.AssetKey("depth_map") in run.asset_selection
+        ]
+        assert len(depth_steps) == 4
+        assert all(_overlap(a, b) <= 0 for a, b in itertools.combinations(depth_steps, 2)), "the gpu pool was not kept"
+
+
+def _dead_process_tags() -> dict[str, str]:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return process_tags(gone.pid)
+
+
+def test_a_run_queued_by_a_process_that_died_is_canceled_and_its_key_freed(studio):
+    write_small_project(studio.projects / "trip", ["alpha"])
+    defs = studio.defs()
+    plan = plan_changes(defs.resources["projects"], studio.instance, studio.depth_model)
+    plan.apply_partitions(studio.instance)
+    request = plan.run_requests[0]
+    run = create_run(defs, studio.instance, request, {RUN_KEY_TAG: "trip-key", **_dead_process_tags()})
+    studio.instance.submit_run(run.run_id, workspace=None)
+    assert studio.instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.QUEUED
+
+    found = recover(studio.instance)
+    assert found.canceled_runs == [run.run_id]
+    canceled = studio.instance.get_run_by_id(run.run_id)
+    assert canceled.status == dg.DagsterRunStatus.CANCELED
+    assert canceled.tags[RUN_KEY_TAG] != "trip-key"  # the same work can be requested again
+    assert recover(studio.instance).canceled_runs == []
+
+
+def test_terminating_a_run_stops_its_process_and_ends_the_run(studio):
+    project = write_small_project(studio.projects / "long", ["alpha"])
+    (project / "project.yaml").write_text("output: {resolution: [320, 180], fps: 24, quality: draft}\ndefaults: {duration: 30.0}\n")
+    defs = studio.defs()
+    plan = plan_changes(defs.resources["projects"], studio.instance, studio.depth_model)
+    plan.apply_partitions(studio.instance)
+    request = next(r for r in plan.run_requests if dg.AssetKey("parallax_clip") in r.asset_selection)
+    with RunQueue(studio.instance) as queue:
+        run = create_run(defs, studio.instance, request, {LAUNCHED_BY_TAG: "test"})
+        queue.submit(run)
+        deadline = time.monotonic() + 120
+        while not studio.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START):
+            assert time.monotonic() < deadline, "the run never started a step"
+            queue.launch_queued()
+            time.sleep(0.1)
+        running = studio.instance.get_run_by_id(run.run_id)
+        pid = int(running.tags[PID_TAG])
+        assert studio.instance.run_launcher.check_run_worker_health(running).status.value == "RUNNING"
+        assert studio.instance.run_launcher.terminate(run.run_id)
+        ended = queue.wait([run.run_id])[0]
+    assert ended.status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE), ended.status
+    deadline = time.monotonic() + 10
+    while process_alive(pid):
+        assert time.monotonic() < deadline, "the run's process outlived its termination"
+        time.sleep(0.1)
+    assert studio.instance.run_launcher.check_run_worker_health(ended).status.value == "FAILED"
+
+
+def test_parallax_run_refuses_an_instance_whose_launcher_it_cannot_use(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(  # the user's own file: kept, and refused with the reason
+        "run_launcher:\n  module: dagster.core.launcher\n  class: DefaultRunLauncher\n"
+    )
+    write_small_project(tmp_path / "projects" / "trip", ["alpha"])
+    done = subprocess.run(
+        [sys.executable, "-m", "parallax_pipeline.cli", "run", "--projects", str(tmp_path / "projects"),
+         "--storage", str(tmp_path / "storage"), "--renders", str(tmp_path / "renders")],
+        env={**os.environ, "DAGSTER_HOME": str(home)}, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "PreloadedRunLauncher" in done.stderr and "DefaultRunLauncher" in done.stderr
+    assert "run_launcher:" in (home / "dagster.yaml").read_text()
+    assert not (tmp_path / "renders" / "trip.mp4").exists()
