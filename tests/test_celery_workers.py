@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
-import yaml
 
 from parallax_pipeline.store import ContentStore
 from tests.conftest import REPO, postgres_database_name, write_small_project
@@ -43,7 +42,8 @@ VISIBILITY_TIMEOUT = 20
 """Seconds before Redis hands an unacknowledged step to another worker: well above the
 longest step here (about 3 s), or a step still running would be handed out twice."""
 GPU_SLOTS = 2
-"""The `gpu` pool's limit in this instance: one depth step per worker (a GPU each)."""
+"""The `gpu` pool's limit, set as the README says (`dagster instance concurrency set gpu 2`):
+one depth step per worker (a GPU each)."""
 DEADLINE = 180  # seconds for the whole scenario: past it the test fails rather than hangs
 ASSETS = ("depth_map", "parallax_clip")
 STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
@@ -154,9 +154,6 @@ def test_two_workers_render_every_scene_once_and_a_killed_worker_loses_nothing(p
     started = time.monotonic()
     deadline = started + DEADLINE
     home = write_postgres_home(tmp_path / "dagster_home", postgres, postgres_database_name())
-    settings = yaml.safe_load((home / "dagster.yaml").read_text())
-    settings["concurrency"]["pools"]["default_limit"] = GPU_SLOTS
-    (home / "dagster.yaml").write_text(yaml.safe_dump(settings))
     bucket = s3.new_bucket()
     store_url = f"s3://{bucket}/studio"
     write_project(tmp_path / "projects" / PROJECT)
@@ -181,6 +178,10 @@ def test_two_workers_render_every_scene_once_and_a_killed_worker_loses_nothing(p
         with dg.DagsterInstance.from_config(str(home)) as instance:
             instance.add_dynamic_partitions("projects", [PROJECT])
             instance.add_dynamic_partitions("scene_positions", [partition.split("|")[1] for partition in PARTITIONS])
+            # Set before the runs, not left to the default limit: runs that start together on
+            # a fresh PostgreSQL instance each initialise a default-limit pool, and all but one
+            # fail (Dagster 1.13.27: InFailedSqlTransaction, dagster-io/dagster#33552).
+            instance.event_log_storage.set_concurrency_slots("gpu", GPU_SLOTS)
             # The runs first: their steps wait on the queue, so both workers find work at
             # once when they come up.
             runs = [start_run(partition, env) for partition in PARTITIONS]
