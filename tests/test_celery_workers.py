@@ -11,7 +11,9 @@ a clip, it is killed (SIGKILL to its main and pool processes: a machine gone). I
 was never acknowledged (``task_acks_late``), so after the visibility timeout Redis gives it
 to the surviving worker, which renders it; the run never notices. Every scene's depth map
 and clip is then materialized exactly once, built exactly once, its objects in the bucket,
-and no step that had finished anywhere ran again.
+and no step that had finished anywhere ran again. Then a fifth scene's run, and the
+survivor's pool process (the one running the clip) is killed: the worker gives the step
+back at once (``task_reject_on_worker_lost``) and runs it again in a new pool process.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ PROJECT = "trip"
 # Distinct images and durations: no two scenes share a recipe, so each is built once (none
 # is a cache hit of another). A few seconds each, so a clip renders long enough to be
 # killed mid-render.
-SCENES = [("s1", 4.0), ("s2", 4.5), ("s3", 5.0), ("s4", 5.5)]
-PARTITIONS = [f"{PROJECT}|{index + 1:03d}" for index in range(len(SCENES))]
+SCENES = [("s1", 4.0), ("s2", 4.5), ("s3", 5.0), ("s4", 5.5), ("s5", 6.0)]
+PARTITIONS = [f"{PROJECT}|{index + 1:03d}" for index in range(len(SCENES) - 1)]
+LATE_PARTITION = f"{PROJECT}|{len(SCENES):03d}"
+"""Rendered after the others, by the surviving worker, whose pool process is killed mid-clip."""
 VISIBILITY_TIMEOUT = 20
 """Seconds before Redis hands an unacknowledged step to another worker: well above the
 longest step here (about 3 s), or a step still running would be handed out twice."""
@@ -78,7 +82,8 @@ class Steps:
     starts: dict = field(default_factory=dict)  # step -> timestamps of its STEP_STARTs
     ended: dict = field(default_factory=dict)  # step -> "STEP_SUCCESS" / "STEP_FAILURE"
     taken: dict = field(default_factory=dict)  # step -> names of the workers that took it, in order
-    spans: dict = field(default_factory=dict)  # step -> (first start, end) timestamps
+    spans: dict = field(default_factory=dict)  # step -> (last start, end) timestamps
+    pids: dict = field(default_factory=dict)  # step -> the processes that started it
 
     def running_on(self, worker: str) -> list[tuple[str, str]]:
         return [step for step, workers in self.taken.items()
@@ -97,6 +102,7 @@ def read_steps(instance: dg.DagsterInstance, run_ids: list[str]) -> Steps:
             step = (run_id, event.step_key)
             if event.event_type == dg.DagsterEventType.STEP_START:
                 steps.starts.setdefault(step, []).append(record.timestamp)
+                steps.pids.setdefault(step, []).append(event.pid)
                 steps.spans[step] = (record.timestamp, None)
             elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
                 steps.ended[step] = event.event_type_value
@@ -141,6 +147,17 @@ def wait_until(condition, what: str, deadline: float, interval: float = 0.2, abo
         time.sleep(interval)
 
 
+def materialized_and_built(instance: dg.DagsterInstance) -> tuple[dict, dict]:
+    """(asset, partition) -> materializations, and -> those that built their artifact (a
+    cache miss: not reused from an earlier attempt or an identical recipe)."""
+    materialized, built = Counter(), Counter()
+    for asset in ASSETS:
+        for record in instance.fetch_materializations(dg.AssetKey(asset), limit=100).records:
+            materialized[(asset, record.partition_key)] += 1
+            built[(asset, record.partition_key)] += record.asset_materialization.metadata["cache"].value.startswith("miss")
+    return dict(materialized), dict(built)
+
+
 def write_project(folder: Path) -> None:
     write_small_project(folder, [scene for scene, _ in SCENES])  # a distinct demo image each
     lines = ["output: {resolution: [320, 180], fps: 24, quality: draft}", "scenes:"]
@@ -177,7 +194,7 @@ def test_two_workers_render_every_scene_once_and_a_killed_worker_loses_nothing(p
         env.update(PARALLAX_CELERY_BROKER=redis.url(0), PARALLAX_CELERY_BACKEND=redis.url(1))
         with dg.DagsterInstance.from_config(str(home)) as instance:
             instance.add_dynamic_partitions("projects", [PROJECT])
-            instance.add_dynamic_partitions("scene_positions", [partition.split("|")[1] for partition in PARTITIONS])
+            instance.add_dynamic_partitions("scene_positions", [f"{index + 1:03d}" for index in range(len(SCENES))])
             # Set before the runs, not left to the default limit: runs that start together on
             # a fresh PostgreSQL instance each initialise a default-limit pool, and all but one
             # fail (Dagster 1.13.27: InFailedSqlTransaction, dagster-io/dagster#33552).
@@ -224,7 +241,7 @@ def test_two_workers_render_every_scene_once_and_a_killed_worker_loses_nothing(p
                     raise AssertionError(f"the runs did not finish within {DEADLINE} s "
                                          f"(killed {killed.name} at {killed_at:.0f} s)") from None
             outputs = {partition: run.stdout.read() for partition, run in zip(PARTITIONS, runs)}
-            statuses = {run.tags["dagster/partition"]: run.status for run in instance.get_runs(limit=10)}
+            statuses = {run.tags["dagster/partition"]: run.status for run in map(instance.get_run_by_id, run_ids)}
             assert statuses == {partition: dg.DagsterRunStatus.SUCCESS for partition in PARTITIONS}, {
                 partition: output[-3000:] for partition, output in outputs.items()}
             assert [run.returncode for run in runs] == [0] * len(runs)
@@ -250,14 +267,8 @@ def test_two_workers_render_every_scene_once_and_a_killed_worker_loses_nothing(p
 
             # Each scene's depth map and clip: materialized once, and built once (a cache
             # miss), not reused from a first attempt nor built a second time.
-            materialized, built = Counter(), Counter()
-            for asset in ASSETS:
-                for record in instance.fetch_materializations(dg.AssetKey(asset), limit=100).records:
-                    materialized[(asset, record.partition_key)] += 1
-                    built[(asset, record.partition_key)] += record.asset_materialization.metadata[
-                        "cache"].value.startswith("miss")
             once = {(asset, partition): 1 for asset in ASSETS for partition in PARTITIONS}
-            assert dict(materialized) == once and dict(built) == once
+            assert materialized_and_built(instance) == (once, once)
 
             # In parallel: steps finished by the two workers ran at the same time.
             overlap = max(min(a_end, b_end) - max(a_start, b_start)
@@ -267,13 +278,47 @@ def test_two_workers_render_every_scene_once_and_a_killed_worker_loses_nothing(p
             assert overlap > 0, steps.spans
             print(f"\n{len(every_step)} steps: {killed.name} killed at {killed_at:.1f} s in {killed_step[1]}, "
                   f"restarted {restarted_after:.1f} s after its first start; the workers' steps overlapped "
-                  f"by up to {overlap:.1f} s; done at {time.monotonic() - started:.1f} s")
+                  f"by up to {overlap:.1f} s; runs done at {time.monotonic() - started:.1f} s")
+
+            # The survivor's pool process (the one running the step) dies mid-clip, as under
+            # the OOM killer: the worker gives the step back at once (task_reject_on_worker_lost),
+            # its new pool process runs it again, without waiting for the visibility timeout.
+            late = start_run(LATE_PARTITION, env)
+            runs.append(late)
+            late_id = wait_until(lambda: next((run.run_id for run in instance.get_runs(limit=10)
+                                               if run.tags.get("dagster/partition") == LATE_PARTITION), None),
+                                 "the late run", deadline)
+            late_clip = (late_id, "parallax_clip")
+            pool_process = wait_until(lambda: read_steps(instance, [late_id]).pids.get(late_clip, [None])[0],
+                                      "the late clip to start", deadline, 0.05)
+            assert os.getpgid(pool_process) == survivor.process.pid != pool_process, "not the survivor's pool process"
+            os.kill(pool_process, signal.SIGKILL)
+            assert late_clip not in read_steps(instance, [late_id]).ended, "the clip ended before the kill"
+            try:
+                late.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                raise AssertionError("the late run did not finish after its pool process was killed") from None
+            assert instance.get_run_by_id(late_id).status == dg.DagsterRunStatus.SUCCESS, late.stdout.read()[-3000:]
+            assert survivor.alive()
+            late_steps = read_steps(instance, [late_id])
+            assert late_steps.ended == {(late_id, asset): "STEP_SUCCESS" for asset in ASSETS}
+            assert late_steps.taken[late_clip] == [survivor.name, survivor.name]
+            assert len(late_steps.pids[late_clip]) == 2 and late_steps.pids[late_clip][1] != pool_process
+            given_back_after = late_steps.starts[late_clip][1] - late_steps.starts[late_clip][0]
+            assert given_back_after < VISIBILITY_TIMEOUT / 2, "waited for the visibility timeout"
+            assert len(late_steps.starts[(late_id, "depth_map")]) == 1
+            once = {(asset, partition): 1 for asset in ASSETS for partition in [*PARTITIONS, LATE_PARTITION]}
+            # s5's picture and depth map are s1's (write_small_project borrows 4 demo scenes):
+            # its depth map is s1's artifact from the bucket, not built again.
+            assert materialized_and_built(instance) == (once, {**once, ("depth_map", LATE_PARTITION): 0})
+            print(f"pool process killed mid-clip: started again {given_back_after:.1f} s after its first start; "
+                  f"done at {time.monotonic() - started:.1f} s")
 
         # The artifacts are in the bucket: loaded through a fresh cache (another machine),
         # every object fetched and its hash checked.
         reader = ContentStore(store_url, cache=tmp_path / "reader-cache")
         for asset in ASSETS:
-            for partition in PARTITIONS:
+            for partition in [*PARTITIONS, LATE_PARTITION]:
                 artifact = reader.load(asset, partition)
                 assert artifact is not None and artifact.files, (asset, partition)
                 assert all(path.is_file() and path.stat().st_size for path in artifact.files.values())
