@@ -35,9 +35,9 @@ from tests.postgres_server import write_postgres_home
 from tests.redis_server import start_redis
 
 PROJECT = "trip"
-# Distinct images and durations: no two scenes share a recipe, so each is built once (none
-# is a cache hit of another). A few seconds each, so a clip renders long enough to be
-# killed mid-render.
+# Durations differ, so no two clips share a recipe (each is built once, none a cache hit of
+# another); s1-s4 have the four demo pictures, s5 s1's again. A few seconds each, so a clip
+# renders long enough (a second or more) to be killed mid-render.
 SCENES = [("s1", 4.0), ("s2", 4.5), ("s3", 5.0), ("s4", 5.5), ("s5", 6.0)]
 PARTITIONS = [f"{PROJECT}|{index + 1:03d}" for index in range(len(SCENES) - 1)]
 LATE_PARTITION = f"{PROJECT}|{len(SCENES):03d}"
@@ -127,14 +127,19 @@ def start_worker(name: str, env: dict[str, str], folder: Path) -> Worker:
     return Worker(name, process, log)
 
 
-def start_run(partition: str, env: dict[str, str]) -> subprocess.Popen:
+def start_run(partition: str, env: dict[str, str], folder: Path) -> subprocess.Popen:
     """A run of one scene partition in its own process, as a run launcher starts one: with
-    PARALLAX_EXECUTOR=celery its steps go to the queue."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "parallax_pipeline.definitions",
-         "--select", ",".join(ASSETS), "--partition", partition],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    PARALLAX_EXECUTOR=celery its steps go to the queue. Its output goes to a file."""
+    with open(folder / f"run-{partition.replace('|', '-')}.log", "w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "parallax_pipeline.definitions",
+             "--select", ",".join(ASSETS), "--partition", partition],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+
+
+def tails(paths: list[Path], size: int = 3000) -> dict[str, str]:
+    return {path.name: path.read_text(errors="replace")[-size:] for path in paths if path.is_file()}
 
 
 def wait_until(condition, what: str, deadline: float, interval: float = 0.2, about=lambda: ""):
@@ -201,12 +206,11 @@ def test_two_workers_render_every_scene_once_and_a_killed_worker_loses_nothing(p
             instance.event_log_storage.set_concurrency_slots("gpu", GPU_SLOTS)
             # The runs first: their steps wait on the queue, so both workers find work at
             # once when they come up.
-            runs = [start_run(partition, env) for partition in PARTITIONS]
+            runs = [start_run(partition, env, tmp_path) for partition in PARTITIONS]
 
             def submitted():
                 found = instance.get_runs(limit=10)
-                ended = [run.communicate()[0][-4000:] for run in runs if run.poll() is not None]
-                assert not ended, ended
+                assert all(run.poll() is None for run in runs), tails(sorted(tmp_path.glob("run-*.log")))
                 if len(found) < len(PARTITIONS) or any(run.status != dg.DagsterRunStatus.STARTED for run in found):
                     return None
                 ids = [run.run_id for run in found]
@@ -240,10 +244,9 @@ def test_two_workers_render_every_scene_once_and_a_killed_worker_loses_nothing(p
                 except subprocess.TimeoutExpired:
                     raise AssertionError(f"the runs did not finish within {DEADLINE} s "
                                          f"(killed {killed.name} at {killed_at:.0f} s)") from None
-            outputs = {partition: run.stdout.read() for partition, run in zip(PARTITIONS, runs)}
             statuses = {run.tags["dagster/partition"]: run.status for run in map(instance.get_run_by_id, run_ids)}
-            assert statuses == {partition: dg.DagsterRunStatus.SUCCESS for partition in PARTITIONS}, {
-                partition: output[-3000:] for partition, output in outputs.items()}
+            assert statuses == {partition: dg.DagsterRunStatus.SUCCESS for partition in PARTITIONS}, tails(
+                sorted(tmp_path.glob("run-*.log")))
             assert [run.returncode for run in runs] == [0] * len(runs)
             assert survivor.alive()
 
@@ -283,7 +286,7 @@ def test_two_workers_render_every_scene_once_and_a_killed_worker_loses_nothing(p
             # The survivor's pool process (the one running the step) dies mid-clip, as under
             # the OOM killer: the worker gives the step back at once (task_reject_on_worker_lost),
             # its new pool process runs it again, without waiting for the visibility timeout.
-            late = start_run(LATE_PARTITION, env)
+            late = start_run(LATE_PARTITION, env, tmp_path)
             runs.append(late)
             late_id = wait_until(lambda: next((run.run_id for run in instance.get_runs(limit=10)
                                                if run.tags.get("dagster/partition") == LATE_PARTITION), None),
@@ -298,7 +301,8 @@ def test_two_workers_render_every_scene_once_and_a_killed_worker_loses_nothing(p
                 late.wait(timeout=max(1.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 raise AssertionError("the late run did not finish after its pool process was killed") from None
-            assert instance.get_run_by_id(late_id).status == dg.DagsterRunStatus.SUCCESS, late.stdout.read()[-3000:]
+            assert instance.get_run_by_id(late_id).status == dg.DagsterRunStatus.SUCCESS, tails(
+                sorted(tmp_path.glob("run-*.log")) + [survivor.log])
             assert survivor.alive()
             late_steps = read_steps(instance, [late_id])
             assert late_steps.ended == {(late_id, asset): "STEP_SUCCESS" for asset in ASSETS}
@@ -322,6 +326,9 @@ def test_two_workers_render_every_scene_once_and_a_killed_worker_loses_nothing(p
                 artifact = reader.load(asset, partition)
                 assert artifact is not None and artifact.files, (asset, partition)
                 assert all(path.is_file() and path.stat().st_size for path in artifact.files.values())
+    except BaseException:
+        print("worker logs:", tails([worker.log for worker in workers]))
+        raise
     finally:
         for run in runs:
             if run.poll() is None:
