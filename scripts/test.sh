@@ -5,9 +5,13 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Debian packages the tests drive for real, installed where apt is and they are not:
 # chromium for the studio page's test (Playwright at the system's executable, no browser
-# download) and PostgreSQL 15's server programs (tests/postgres_server.py starts a server).
+# download), PostgreSQL 15's server programs (tests/postgres_server.py starts a server) and
+# redis-server (the Celery broker of tests/test_celery_workers.py, tests/redis_server.py).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if ! command -v redis-server >/dev/null 2>&1 && [ -z "${PARALLAX_REDIS_SERVER:-}" ]; then
+  missing+=(redis-server)
+fi
 if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && [ -z "${PARALLAX_PG_BIN:-}" ] && ! command -v initdb >/dev/null; then
   missing+=(postgresql-15)
 fi
