@@ -12,7 +12,9 @@ spurious small edges everywhere.
 pixel by less than half a depth edge: steps and corners stay), then gives every pixel of
 a ramp one side of its step. A ramp pixel lies strictly between its 3x3 neighbours near
 a step (the disparity spans more than the clip's depth edge within `RAMP_PX`): a ramp,
-not a surface of middle depth next to a step. Which side it takes is decided by two
+not a surface of middle depth next to a step, and a step, not a slope (a slope spans
+twice as much disparity in a window twice as wide; a step's ramp ends in plateaus, and
+spans about as much). Which side it takes is decided by two
 pieces of evidence, and it then takes that side's disparity:
 
 * where it sits in the ramp: a step blurred by a symmetric window (an estimator's
@@ -44,6 +46,9 @@ step over about this much."""
 PLATEAU = 0.2
 """A pixel within this fraction of the step's span from its top (bottom) is on the near
 (far) plateau: those give the two sides' colours."""
+STEP_SHARE = 0.6
+"""A ramp is part of a step when it spans at least this share of the disparity that the
+window twice as wide spans (a blurred step about 0.95, a straight slope 0.5)."""
 COLOUR_WEIGHT = 0.5
 """How far fully reliable colour evidence moves the decision, in units of the ramp's
 span: 0.5 lets colour overrule the position anywhere in the ramp when the two sides'
@@ -69,7 +74,12 @@ def sharpen_disparity(image: np.ndarray, disparity: np.ndarray, known: np.ndarra
     eps = np.float32(edge / 8.0)
     small = np.ones((3, 3), np.uint8)
     between = (d > cv2.erode(d, small) + eps) & (d < cv2.dilate(d, small) - eps)
-    ramp = known & between & (span > edge)
+    # a step's ramp ends in plateaus: the disparity spans about as much within RAMP_PX as
+    # within twice that; a slope (a receding wall or ground) spans twice as much, and is
+    # left as it is instead of being cut into terraces
+    wider = np.ones((2 * side - 1, 2 * side - 1), np.uint8)
+    step = span > STEP_SHARE * (cv2.dilate(d, wider) - cv2.erode(d, wider))
+    ramp = known & between & (span > edge) & step
     ys, xs = np.nonzero(ramp)
     if ys.size:
         top_r, bottom_r, span_r = top[ys, xs], bottom[ys, xs], span[ys, xs]
