@@ -81,7 +81,8 @@ def test_the_background_fill_takes_no_colour_from_the_nearer_layer_and_is_determ
     reach = 12.0
     sharp = sharpen_disparity(image, soft, known, layers.edge_threshold(reach))
     scene = layers.build_layers(image, sharp, known, reach)
-    again = layers.build_layers(image, sharpen_disparity(image, soft, known, layers.edge_threshold(reach)), known, reach)
+    sharp_again = sharpen_disparity(image, soft, known, layers.edge_threshold(reach))
+    again = layers.build_layers(image, sharp_again, known, reach)
     assert all(np.array_equal(a.rgba, b.rgba) for a, b in zip(scene.layers, again.layers))
     far = scene.layers[0]
     assert far.opaque and far.x0 == 0 and far.y0 == 0
