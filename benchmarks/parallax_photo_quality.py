@@ -16,7 +16,10 @@ figures mean the same things) and changes what a photograph changes:
   ``--depth-blur`` px (estimators and stereo matching smear depth steps over a window),
   with smooth low-frequency error and per-pixel noise (``--depth-noise``).
 
-The ground-truth views are composited from the exact layers, as in the bench. Prints one
+The ground-truth views are composited from the exact layers, as in the bench, and so
+are the disocclusion masks that ``psnr_disoccluded`` is taken over: the pixels of the true
+view whose surface was hidden in the reference view (by the softened outlines, alpha above
+one half) or lies outside it, never derived from the measured disparity. Prints one
 JSON line per renderer (the bench's two baselines and
 ``parallax_pipeline.engine.parallax:render_view``), then the margins over the better
 baseline. Needs scikit-image (``.venv/bin/pip install scikit-image``).
