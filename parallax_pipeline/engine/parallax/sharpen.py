@@ -14,8 +14,8 @@ a ramp one side of its step. A ramp pixel lies strictly between its 3x3 neighbou
 a step (the disparity spans more than the clip's depth edge within `RAMP_PX`): a ramp,
 not a surface of middle depth next to a step, and a step, not a slope (a slope spans
 twice as much disparity in a window twice as wide; a step's ramp ends in plateaus, and
-spans about as much). Which side it takes is decided by two
-pieces of evidence, and it then takes that side's disparity:
+spans about as much). Which side it takes is decided by two pieces of evidence, and it
+then takes that side's disparity:
 
 * where it sits in the ramp: a step blurred by a symmetric window (an estimator's
   receptive field, a matcher's window) has its real outline at the middle of the ramp,
@@ -29,10 +29,13 @@ pieces of evidence, and it then takes that side's disparity:
   colour counts only as far as it is reliable: the two sides' mean colours must differ
   by more than the colours vary within each side. On flat colours it decides; on
   photographic texture (where a pixel is often closer to the other side's mean) it
-  barely counts.
+  barely counts. On the photograph evaluation it costs 0.07 dB on disoccluded pixels
+  when the measured steps are centred on the outlines, and is worth 1.4 dB when they
+  sit 2 px off (``--depth-shift 2,1``).
 
 An exact map with hard steps (the quality bench's) has no pixel in between, so it
-passes unchanged.
+passes unchanged, except where three layers meet: a pixel of the middle one with a
+nearer and a farther neighbour is given to one of them.
 """
 
 from __future__ import annotations
