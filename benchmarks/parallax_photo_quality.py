@@ -14,9 +14,14 @@ figures mean the same things) and changes what a photograph changes:
   defocus and motion blur mix the two sides over a few pixels;
 * the renderer gets a *measured* disparity, not the truth: blurred across edges by
   ``--depth-blur`` px (estimators and stereo matching smear depth steps over a window),
-  with smooth low-frequency error and per-pixel noise (``--depth-noise``).
+  with smooth low-frequency error and per-pixel noise (``--depth-noise``), and optionally
+  moved off the picture's edges (``--depth-shift x,y`` px: an estimator whose steps do
+  not sit on the outlines; 0,0 by default).
 
-The ground-truth views are composited from the exact layers, as in the bench. Prints one
+The ground-truth views are composited from the exact layers, as in the bench, and so
+are the disocclusion masks that ``psnr_disoccluded`` is taken over: the pixels of the true
+view whose surface was hidden in the reference view (by the softened outlines, alpha above
+one half) or lies outside it, never derived from the measured disparity. Prints one
 JSON line per renderer (the bench's two baselines and
 ``parallax_pipeline.engine.parallax:render_view``), then the margins over the better
 baseline. Needs scikit-image (``.venv/bin/pip install scikit-image``).
@@ -24,7 +29,7 @@ baseline. Needs scikit-image (``.venv/bin/pip install scikit-image``).
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/parallax_photo_quality.py [--bench ../shared/bench] [--count 6]
-        [--size 640x360] [--edge-blur 1.2] [--depth-blur 3] [--depth-noise 0.01]
+        [--size 640x360] [--edge-blur 1.2] [--depth-blur 3] [--depth-noise 0.01] [--depth-shift 2,1]
 """
 
 from __future__ import annotations
@@ -84,12 +89,18 @@ def soft_mask(shape_mask, blur: float):
     return mask
 
 
-def measured(disparity: np.ndarray, rng: np.random.Generator, blur: float, noise: float) -> np.ndarray:
+def measured(
+    disparity: np.ndarray, rng: np.random.Generator, blur: float, noise: float, shift=(0.0, 0.0)
+) -> np.ndarray:
     """A disparity map as a photograph's depth comes: the truth blurred across its edges,
     with a smooth error (a few percent, varying over the frame) and noise of ``noise``
-    standard deviation, correlated over a few pixels as matching windows make it."""
+    standard deviation, correlated over a few pixels as matching windows make it; moved
+    by ``shift`` (x, y) px when the estimator's steps are to sit off the picture's edges."""
     h, w = disparity.shape
     soft = cv2.GaussianBlur(disparity, (0, 0), blur) if blur > 0 else disparity.copy()
+    if any(shift):
+        move = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+        soft = cv2.warpAffine(soft, move, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     smooth = cv2.resize(rng.normal(0.0, 1.0, (4, 6)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
     grain = cv2.GaussianBlur(rng.normal(0.0, 1.0, (h, w)).astype(np.float32), (0, 0), 2.0)
     grain /= max(float(grain.std()), 1e-6)
@@ -97,7 +108,9 @@ def measured(disparity: np.ndarray, rng: np.random.Generator, blur: float, noise
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def write_scenes(synth, folder: Path, count: int, seed: int, size, edge_blur, depth_blur, depth_noise) -> None:
+def write_scenes(
+    synth, folder: Path, count: int, seed: int, size, edge_blur, depth_blur, depth_noise, depth_shift=(0.0, 0.0)
+) -> None:
     """The bench's scenes (its builder, views and masks) with photographs, soft edges and
     a measured disparity in place of the exact one."""
     synth._texture = photo_texture(photographs())
@@ -108,7 +121,7 @@ def write_scenes(synth, folder: Path, count: int, seed: int, size, edge_blur, de
         synth.write_scene(scene, seed + i, w, h)
         truth = np.load(scene / "disparity.npy")
         rng = np.random.default_rng(10_000 + seed + i)
-        np.save(scene / "disparity.npy", measured(truth, rng, depth_blur, depth_noise))
+        np.save(scene / "disparity.npy", measured(truth, rng, depth_blur, depth_noise, depth_shift))
 
 
 def main() -> None:
@@ -120,6 +133,7 @@ def main() -> None:
     ap.add_argument("--edge-blur", type=float, default=1.2)
     ap.add_argument("--depth-blur", type=float, default=3.0)
     ap.add_argument("--depth-noise", type=float, default=0.01)
+    ap.add_argument("--depth-shift", default="0,0", help="x,y px: the measured depth's steps off the picture's edges")
     a = ap.parse_args()
     synth = load(a.bench / "synth_scenes.py", "synth_scenes")
     bench = load(a.bench / "parallax_quality.py", "bench_parallax_quality")
@@ -129,7 +143,8 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         scenes = Path(tmp)
-        write_scenes(synth, scenes, a.count, a.seed, size, a.edge_blur, a.depth_blur, a.depth_noise)
+        shift = tuple(float(v) for v in a.depth_shift.split(","))
+        write_scenes(synth, scenes, a.count, a.seed, size, a.edge_blur, a.depth_blur, a.depth_noise, shift)
         renderers = {**bench.BASELINES, "parallax_pipeline.engine.parallax:render_view": render_view}
         for name, fn in renderers.items():
             rows[name] = bench.score(fn, scenes)

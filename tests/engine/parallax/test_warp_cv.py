@@ -68,7 +68,9 @@ def test_block_frames_match_every_layer_warped_and_composited(preset):
     drawn where it does not, and no block is left unwritten."""
     img, disp = scene()
     clip = parallax.render_frames(img, disp, Motion(preset=preset, amount=0.12), 6, (256, 144), backend="opencv")
-    assert len(clip.renderer.scene.layers) >= 3
+    # the ground and a near layer (disc, pole, box); a third layer here used to be the
+    # resampled ramp between box and ground, which sharpen_disparity now gives to a side
+    assert len(clip.renderer.scene.layers) >= 2
     for pose in clip.poses:
         got = clip.renderer.render_rgba(pose).astype(float)
         assert (got[..., 3] == 255).all()
