@@ -36,7 +36,11 @@ def instance_settings(max_runs: int | None = None) -> dict:
                     {"key": "dagster/partition/project", "value": {"applyLimitPerUniqueValue": True}, "limit": cores}
                 ],
             },
-            "pools": {"default_limit": 1},
+            # Dagster holds back a run whose first steps are in a full pool, and counts a
+            # run as holding its pools for its first 5 s: scene runs, whose first step is
+            # the short depth step, would go one at a time. Launched anyway, a run's depth
+            # step waits for its slot in the run, and the rest of the run goes on after.
+            "pools": {"default_limit": 1, "op_granularity_run_buffer": cores},
         },
         "run_monitoring": {"enabled": True, "free_slots_after_run_end_seconds": 30},
         "telemetry": {"enabled": False},

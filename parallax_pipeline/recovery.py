@@ -67,6 +67,8 @@ class Recovery:
     """Runs whose pool slots were freed (they had ended, or their process was gone)."""
     canceled_runs: list[str] = field(default_factory=list)
     """Queued runs canceled because the process that queued them is gone."""
+    assigned_steps: list[str] = field(default_factory=list)
+    """Steps that waited beside a free pool slot, given it ("pool: run/step")."""
 
     def messages(self) -> list[str]:
         return [f"run {run_id} was orphaned (its process is gone): marked failed" for run_id in self.failed_runs] + [
@@ -74,7 +76,7 @@ class Recovery:
         ] + [
             f"run {run_id} had ended but held pool slots: freed" for run_id in self.freed_runs
             if run_id not in self.failed_runs
-        ]
+        ] + [f"step {step} waited beside a free slot of its pool: given it" for step in self.assigned_steps]
 
 
 def _retire_run_key(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
@@ -110,7 +112,28 @@ def recover(instance: dg.DagsterInstance) -> Recovery:
         if run is None or run.status in _ENDED:
             storage.free_concurrency_slots_for_run(run_id)
             found.freed_runs.append(run_id)
+    found.assigned_steps = _assign_stranded_steps(storage)
     return found
+
+
+def _assign_stranded_steps(storage) -> list[str]:
+    """Give free pool slots to steps left waiting beside them. A step that queues for a
+    slot just as the holder frees it is added after the free handed the slot on, and
+    Dagster assigns waiting steps only when a slot is freed (or its limit set): it would
+    wait for ever beside a free slot. Returns "pool: run/step" of the steps assigned."""
+    assigned = []
+    for pool in storage.get_concurrency_keys():
+        info = storage.get_concurrency_info(pool)
+        claimed = {(slot.run_id, slot.step_key) for slot in info.claimed_slots}
+        promised = [step for step in info.pending_steps if step.assigned_timestamp is not None
+                    and (step.run_id, step.step_key) not in claimed]
+        waiting = sorted((step for step in info.pending_steps if step.assigned_timestamp is None),
+                         key=lambda step: (-(step.priority or 0), step.enqueued_timestamp))
+        free = info.slot_count - len(info.claimed_slots) - len(promised)
+        for step in waiting[: max(free, 0)]:
+            storage.assign_pending_steps([pool])  # the head of the pool's queue: ``step``
+            assigned.append(f"{pool}: {step.run_id[:8]}/{step.step_key}")
+    return assigned
 
 
 def pool_holders(instance: dg.DagsterInstance, pool: str) -> list[dg.DagsterRun]:

@@ -120,6 +120,7 @@ class RunQueue:
 
     def __init__(self, instance: dg.DagsterInstance):
         check_instance(instance)
+        instance.run_launcher.start_fork_server()
         self.instance = instance
         self._queued = isinstance(instance.run_coordinator, QueuedRunCoordinator)
         self._daemon = None
@@ -127,8 +128,11 @@ class RunQueue:
         self._submitted: list[str] = []
 
     def submit(self, run: dg.DagsterRun) -> None:
+        """Queue ``run`` and launch what the queue allows now (the first runs start while
+        later ones are still being planned)."""
         self._submitted.append(run.run_id)
         self.instance.submit_run(run.run_id, workspace=None)
+        self.launch_queued()
 
     def _daemon_serves_queue(self) -> bool:
         """A `dg dev` (or `dagster-daemon`) on this instance dequeues runs itself; two

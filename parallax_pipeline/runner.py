@@ -33,7 +33,7 @@ from parallax_pipeline.planning import plan_changes
 from parallax_pipeline.spec import ProjectError
 from parallax_pipeline.store import cache_bytes
 
-RECOVERY_SECONDS = 2.0
+RECOVERY_SECONDS = 1.0
 """How often a wait for runs also looks for runs whose process died."""
 
 

@@ -152,3 +152,38 @@ def test_parallax_run_refuses_an_instance_whose_launcher_it_cannot_use(tmp_path)
     assert "PreloadedRunLauncher" in done.stderr and "DefaultRunLauncher" in done.stderr
     assert "run_launcher:" in (home / "dagster.yaml").read_text()
     assert not (tmp_path / "renders" / "trip.mp4").exists()
+
+
+def test_a_step_left_waiting_beside_a_free_pool_slot_is_given_it(studio):
+    """Dagster's race, made on purpose: run B's depth step queues for the `gpu` slot just
+    after run A freed it (B saw it taken), so no later free hands it on."""
+    storage = studio.instance.event_log_storage
+    storage.set_concurrency_slots("gpu", 1)
+    run_a, run_b = (_started_run(studio.instance) for _ in range(2))
+    assert storage.claim_concurrency_slot("gpu", run_a, "depth_map").is_claimed
+    storage.free_concurrency_slot_for_step(run_a, "depth_map")
+    storage.add_pending_step(concurrency_key="gpu", run_id=run_b, step_key="depth_map", should_assign=False)
+    assert not storage.claim_concurrency_slot("gpu", run_b, "depth_map").is_claimed  # stranded
+
+    found = recover(studio.instance)
+    assert found.assigned_steps == [f"gpu: {run_b[:8]}/depth_map"]
+    assert storage.claim_concurrency_slot("gpu", run_b, "depth_map").is_claimed
+    assert recover(studio.instance).assigned_steps == []  # the slot is taken now: nothing more to give
+
+
+@dg.op
+def _idle_op():
+    return None
+
+
+@dg.job(name="idle")
+def _idle_job():
+    _idle_op()
+
+
+def _started_run(instance: dg.DagsterInstance) -> str:
+    run = instance.create_run_for_job(_idle_job)
+    instance.handle_run_event(
+        run.run_id, dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value, job_name="idle", message="started")
+    )
+    return run.run_id
