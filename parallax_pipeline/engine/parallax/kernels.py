@@ -80,11 +80,15 @@ def open_entries(frame, entries, e0, e1, block_cols, block):  # pragma: no cover
     kept = e0
     for e in range(e0, e1):
         y0, x0 = (entries[e, 0] // block_cols) * block, (entries[e, 0] % block_cols) * block
-        lowest = np.uint32(0xFFFFFFFF)
+        open_ = False
         for i in range(block):
             for j in range(block):
-                lowest = min(lowest, frame[y0 + i, x0 + j])
-        if lowest < np.uint32(0xFF000000):
+                if frame[y0 + i, x0 + j] < np.uint32(0xFF000000):
+                    open_ = True
+                    break
+            if open_:
+                break
+        if open_:
             entries[kept, 0], entries[kept, 1] = entries[e, 0], entries[e, 1]
             kept += 1
     return kept
