@@ -52,14 +52,22 @@ def under_blocks(frame, warped, entries, e0, e1, block_cols, block, pack):  # pr
     ``(e − e0) % pack`` of squares) goes under frame block ``entries[e, 0]`` (row-major
     index, ``block_cols`` per row). ``frame`` and ``warped`` hold packed RGBA words
     (uint32, alpha in the top byte)."""
+    # (indexed in two dimensions, not through row views: a view per row costs more
+    # than the eight pixels it holds)
     for e in range(e0, e1):
         by, bx = entries[e, 0] // block_cols, entries[e, 0] % block_cols
         wy, wx = ((e - e0) // pack) * block, ((e - e0) % pack) * block
         for i in range(block):
-            into, add = frame[by * block + i], warped[wy + i]
+            y = by * block + i
             for j in range(block):
                 x = bx * block + j
-                into[x] = _under_word(into[x], add[wx + j])
+                t = frame[y, x]
+                if t >= np.uint32(0xFF000000):
+                    continue  # opaque already
+                if t < np.uint32(0x01000000):
+                    frame[y, x] = warped[wy + i, wx + j]  # transparent so far
+                else:
+                    frame[y, x] = _under_word(t, warped[wy + i, wx + j])
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -71,12 +79,11 @@ def open_entries(frame, entries, e0, e1, block_cols, block):  # pragma: no cover
     have filled the block: a layer under an opaque block adds nothing."""
     kept = e0
     for e in range(e0, e1):
-        by, bx = entries[e, 0] // block_cols, entries[e, 0] % block_cols
+        y0, x0 = (entries[e, 0] // block_cols) * block, (entries[e, 0] % block_cols) * block
         open_ = False
         for i in range(block):
-            row = frame[by * block + i]
-            for j in range(bx * block, bx * block + block):
-                if row[j] < np.uint32(0xFF000000):
+            for j in range(block):
+                if frame[y0 + i, x0 + j] < np.uint32(0xFF000000):
                     open_ = True
                     break
             if open_:
@@ -141,11 +148,14 @@ def classify_blocks(grid, reach, per_tile, box, opaque, present, partial, cell, 
                 continue
             full = opaque
             if not opaque:
-                a, b, c, d = grid[by, bx], grid[by, bx + 1], grid[by + 1, bx], grid[by + 1, bx + 1]
-                x0 = int(np.floor(min(min(a[0], b[0]), min(c[0], d[0])))) - 1
-                x1 = int(np.floor(max(max(a[0], b[0]), max(c[0], d[0])))) + 2
-                y0 = int(np.floor(min(min(a[1], b[1]), min(c[1], d[1])))) - 1
-                y1 = int(np.floor(max(max(a[1], b[1]), max(c[1], d[1])))) + 2
+                # scalars, not views of the corners (a view costs more than the test)
+                ax, ay, bx_, by_ = grid[by, bx, 0], grid[by, bx, 1], grid[by, bx + 1, 0], grid[by, bx + 1, 1]
+                cx, cy = grid[by + 1, bx, 0], grid[by + 1, bx, 1]
+                dx, dy = grid[by + 1, bx + 1, 0], grid[by + 1, bx + 1, 1]
+                x0 = int(np.floor(min(min(ax, bx_), min(cx, dx)))) - 1
+                x1 = int(np.floor(max(max(ax, bx_), max(cx, dx)))) + 2
+                y0 = int(np.floor(min(min(ay, by_), min(cy, dy)))) - 1
+                y1 = int(np.floor(max(max(ay, by_), max(cy, dy)))) + 2
                 if x1 < 0 or y1 < 0 or x0 > w - 1 or y0 > h - 1:
                     continue
                 c0, c1 = max(x0, 0) // cell, min(x1, w - 1) // cell + 1
@@ -166,21 +176,26 @@ def classify_blocks(grid, reach, per_tile, box, opaque, present, partial, cell, 
 
 
 @njit(nogil=True, cache=True, error_model="numpy", fastmath=True, inline="always")
-def _block_map(grid, by, bx, block, offset, bounds, map_x, map_y, row0, col0):  # pragma: no cover - compiled
+def _block_map(grids, k, by, bx, block, offsets, bounds, map_x, map_y, row0, col0):  # pragma: no cover - compiled
     """The map of frame block (by, bx) into ``map_x``/``map_y`` at (row0, col0): the
-    bilinear blend of its corners in ``grid``, plus ``offset``, clamped to ``bounds``."""
-    x_lo, x_hi, y_lo, y_hi = bounds
-    a, b, c, d = grid[by, bx], grid[by, bx + 1], grid[by + 1, bx], grid[by + 1, bx + 1]
+    bilinear blend of layer ``k``'s corners in ``grids[k]``, plus its atlas offset,
+    clamped to its bounds."""
+    # scalars and two-dimensional indexing throughout: views of the corners and rows
+    # cost more than the block's 64 pixels (measured: the maps took twice as long)
+    x_lo, x_hi, y_lo, y_hi = bounds[k, 0], bounds[k, 1], bounds[k, 2], bounds[k, 3]
+    ox, oy = offsets[k, 0], offsets[k, 1]
+    a0, a1, b0, b1 = grids[k, by, bx, 0], grids[k, by, bx, 1], grids[k, by, bx + 1, 0], grids[k, by, bx + 1, 1]
+    c0, c1 = grids[k, by + 1, bx, 0], grids[k, by + 1, bx, 1]
+    d0, d1 = grids[k, by + 1, bx + 1, 0], grids[k, by + 1, bx + 1, 1]
     step = np.float32(1.0 / block)
     for i in range(block):
         t = (np.float32(i) + np.float32(0.5)) * step
-        lx, ly = a[0] + (c[0] - a[0]) * t + offset[0], a[1] + (c[1] - a[1]) * t + offset[1]
-        dx, dy = (b[0] + (d[0] - b[0]) * t + offset[0] - lx), (b[1] + (d[1] - b[1]) * t + offset[1] - ly)
-        out_x, out_y = map_x[row0 + i], map_y[row0 + i]
+        lx, ly = a0 + (c0 - a0) * t + ox, a1 + (c1 - a1) * t + oy
+        dx, dy = (b0 + (d0 - b0) * t + ox - lx), (b1 + (d1 - b1) * t + oy - ly)
         for j in range(block):
             u = (np.float32(j) + np.float32(0.5)) * step
-            out_x[col0 + j] = min(max(lx + dx * u, x_lo), x_hi)
-            out_y[col0 + j] = min(max(ly + dy * u, y_lo), y_hi)
+            map_x[row0 + i, col0 + j] = min(max(lx + dx * u, x_lo), x_hi)
+            map_y[row0 + i, col0 + j] = min(max(ly + dy * u, y_lo), y_hi)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -191,7 +206,7 @@ def owner_maps(grids, owner, by0, by1, block, offsets, bounds, map_x, map_y):  #
     for by in range(by0, by1):
         for bx in range(owner.shape[1]):
             k = owner[by, bx]
-            _block_map(grids[k], by, bx, block, offsets[k], bounds[k], map_x, map_y, (by - by0) * block, bx * block)
+            _block_map(grids, k, by, bx, block, offsets, bounds, map_x, map_y, (by - by0) * block, bx * block)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -201,7 +216,7 @@ def entry_maps(grids, entries, e0, e1, block_cols, block, pack, offsets, bounds,
     for e in range(e0, e1):
         by, bx, k = entries[e, 0] // block_cols, entries[e, 0] % block_cols, entries[e, 1]
         row0, col0 = ((e - e0) // pack) * block, ((e - e0) % pack) * block
-        _block_map(grids[k], by, bx, block, offsets[k], bounds[k], map_x, map_y, row0, col0)
+        _block_map(grids, k, by, bx, block, offsets, bounds, map_x, map_y, row0, col0)
 
 
 @njit(nogil=True, cache=True, error_model="numpy", fastmath=True, inline="always")

@@ -34,6 +34,7 @@ per thread).
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -64,13 +65,16 @@ BAND_PIXELS = 64 * 1024
 cache."""
 PACK = 8
 """Blocks per row when the blocks behind an owner are warped together."""
+PREPARE_WORKERS = 2
+"""Threads preparing the layers' tables (`ClipRenderer`), as many as `layers` fills
+layers with."""
 ENTRY_CHUNK = 512
 """Blocks behind an owner warped per call (bounds the scratch buffers)."""
 
 
-def pack_atlas(scene: layering.LayeredScene) -> tuple[np.ndarray, np.ndarray]:
-    """Copy the layers' pixels into one atlas (uint8 RGBA) and make each layer's ``rgba``
-    a view into it; returns the atlas and each layer's offset (x, y) there.
+def _atlas_for(scene: layering.LayeredScene) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+    """The layers' places in one atlas (uint8 RGBA, transparent, not yet filled): the
+    atlas, each layer's offset (x, y) as float32 rows, and the same as integers.
 
     Layers are stacked in columns no taller than `ATLAS_SIDE`, `GUTTER` transparent
     pixels apart."""
@@ -85,12 +89,16 @@ def pack_atlas(scene: layering.LayeredScene) -> tuple[np.ndarray, np.ndarray]:
     height = max(y + layer.rgba.shape[0] for (_, y), layer in zip(places, scene.layers)) + GUTTER
     if width >= REMAP_SIDE or height >= REMAP_SIDE:
         raise ValueError(f"layers too large for one atlas ({width}x{height} pixels)")
-    atlas = np.zeros((height, width, 4), np.uint8)
-    for (x, y), layer in zip(places, scene.layers):
-        h, w = layer.rgba.shape[:2]
-        atlas[y : y + h, x : x + w] = layer.rgba
-        layer.rgba = atlas[y : y + h, x : x + w]  # the copy is the layer now: one copy in memory
-    return atlas, np.array(places, np.float32)
+    return np.zeros((height, width, 4), np.uint8), np.array(places, np.float32), places
+
+
+def _move_into(atlas: np.ndarray, layer: layering.Layer, place: tuple[int, int]) -> None:
+    """Copy ``layer``'s pixels into ``atlas`` at ``place`` and make its ``rgba`` a view
+    there (the copy is the layer now: one copy in memory)."""
+    x, y = place
+    h, w = layer.rgba.shape[:2]
+    atlas[y : y + h, x : x + w] = layer.rgba
+    layer.rgba = atlas[y : y + h, x : x + w]
 
 
 class _FrameBuffers:
@@ -135,22 +143,13 @@ class ClipRenderer:
         self._grid_y = (np.arange(self._block_rows + 1) * BLOCK - 0.5 - fy).astype(np.float32)
         self._band_rows = max(1, BAND_PIXELS // (self._block_cols * BLOCK * BLOCK))
         self._everywhere = np.ones((self._block_rows // self._per_tile, self._block_cols // self._per_tile), bool)
-        step = layering.FIELD_STEP
-        self._tiles, self._present, self._partial, self._fields = [], [], [], []
-        for layer in scene.layers:
-            alpha = cv2.extractChannel(layer.rgba, 3)
-            self._tiles.append(
-                tiles.summarize(
-                    alpha, layer.constant if layer.constant is not None else layer.fields, layer.x0, layer.y0, step=step
-                )
-            )
-            self._present.append(kernels.cell_table(alpha, CELL, 0))
-            self._partial.append(kernels.cell_table(alpha, CELL, 255))
-            # a plane layer's disparity as a one-value field: the same solve, exact
-            self._fields.append(
-                layer.fields if layer.fields is not None else np.full((1, 1), layer.constant, np.float32)
-            )
-        self._atlas, self._offsets = pack_atlas(scene)
+        # the per-layer tables, and the atlas copy, layer by layer in two threads (numba
+        # and numpy's copies release the GIL): preparation comes before any frame, when
+        # the encoder has nothing to do
+        self._atlas, self._offsets, places = _atlas_for(scene)
+        with ThreadPoolExecutor(max_workers=PREPARE_WORKERS) as pool:
+            made = list(pool.map(lambda k: self._prepare_layer(scene.layers[k], places[k]), range(len(scene.layers))))
+        self._tiles, self._present, self._partial, self._fields = (list(v) for v in zip(*made))
         # maps are clamped to where sampling still matches the layer's own edges: the
         # opaque layer's edge pixels replicated, the others' transparent gutter
         bounds = []
@@ -159,6 +158,18 @@ class ClipRenderer:
             pad = 0.0 if layer.opaque else 1.0
             bounds.append((ox - pad, ox + w_l - 1 + pad, oy - pad, oy + h_l - 1 + pad))
         self._bounds = np.array(bounds, np.float32)
+
+    def _prepare_layer(self, layer: layering.Layer, place: tuple[int, int]):
+        """One layer's share of the preparation: its pixels moved into the atlas, the
+        tiles it holds (`tiles.summarize`), its alpha's cell tables and its disparity
+        field (a plane layer's as a one-value field: the same solve, exact)."""
+        _move_into(self._atlas, layer, place)
+        alpha = cv2.extractChannel(layer.rgba, 3)
+        field = layer.constant if layer.constant is not None else layer.fields
+        summary = tiles.summarize(alpha, field, layer.x0, layer.y0, step=layering.FIELD_STEP)
+        fields = layer.fields if layer.fields is not None else np.full((1, 1), layer.constant, np.float32)
+        kernels = self._kernels
+        return summary, kernels.cell_table(alpha, CELL, 0), kernels.cell_table(alpha, CELL, 255), fields
 
     # -- per frame
 

@@ -133,3 +133,19 @@ def test_a_rough_layer_is_drawn_wherever_its_blended_map_lands(monkeypatch):
             patch.setattr(tiles, "target_tiles", everywhere)
             want = renderer.render_rgba(pose)
         assert np.array_equal(got, want), seed
+
+
+def test_layers_prepared_in_two_threads_render_as_in_one(monkeypatch):
+    """The atlas copies and per-layer tables made by two threads at once are those one
+    thread makes: same atlas, same cell tables, same frames."""
+    img, disp = scene()
+    clip = parallax.render_frames(img, disp, Motion(preset="circle", amount=0.12), 3, (256, 144), backend="opencv")
+    two = clip.renderer
+    assert warp_cv.PREPARE_WORKERS == 2 and len(two.scene.layers) > 2
+    monkeypatch.setattr(warp_cv, "PREPARE_WORKERS", 1)
+    one = warp_cv.ClipRenderer(two.scene, two.geometry)
+    assert np.array_equal(one._atlas, two._atlas)
+    for mine, theirs in ((one._present, two._present), (one._partial, two._partial)):
+        assert all(np.array_equal(a, b) for a, b in zip(mine, theirs))
+    for pose in clip.poses:
+        assert np.array_equal(one.render_rgba(pose), two.render_rgba(pose))

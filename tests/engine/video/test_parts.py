@@ -114,3 +114,15 @@ def test_shared_frames_may_be_kept_out_of_order_from_several_threads(tmp_path):
     assert np.array_equal(read_lossless(parts.head, 64, 36), np.stack(frames[:4]))
     assert np.array_equal(read_lossless(parts.tail, 64, 36), np.stack(frames[8:]))
     assert probe(parts.solo).frames == 4
+
+
+def test_rgba_frames_with_padded_rows_are_kept_exactly(tmp_path):
+    """The renderer hands over RGBA views of a wider buffer (rows strided); the lossless
+    file gets their RGB exactly, written in place into the file's pages."""
+    frames = noise_frames(3, seed=5)
+    with LosslessWriter(tmp_path / "kept.npy", 3, 64, 36) as writer:
+        for i in (2, 0, 1):
+            buffer = np.zeros((40, 72, 4), np.uint8)  # whole blocks, as `ClipRenderer` makes them
+            buffer[:36, :64, :3], buffer[:36, :64, 3] = frames[i], 255
+            writer.put(i, buffer[:36, :64])
+    assert np.array_equal(read_lossless(tmp_path / "kept.npy", 64, 36), np.stack(frames))
