@@ -187,3 +187,17 @@ def _started_run(instance: dg.DagsterInstance) -> str:
         run.run_id, dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value, job_name="idle", message="started")
     )
     return run.run_id
+
+
+def test_a_process_that_ended_but_was_not_waited_for_counts_as_gone():
+    """A killed `parallax run`'s runs end as zombies of a fork server that ends too; until
+    init reaps them they still answer signal 0, and recovery must not wait for them."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 10
+    while open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert not process_alive(child.pid)  # ended, not yet waited for
+    child.wait()
+    assert not process_alive(child.pid)
+    assert process_alive(os.getpid())

@@ -101,7 +101,17 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True  # it exists, under another user
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A process that has ended but not been waited for (its parent died first, and the
+    one that inherits it has not reaped it yet) still answers signal 0."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def sweep_temp_files(folder: Path) -> list[Path]:
