@@ -30,6 +30,9 @@ def run_projects(args: argparse.Namespace) -> int:
     os.environ.setdefault("PARALLAX_STORAGE_DIR", store_location(args.storage))
     os.environ.setdefault("PARALLAX_RENDERS_DIR", str(Path(args.renders).resolve()))
     home = prepare_dagster_home(Path(os.environ.get("DAGSTER_HOME") or args.dagster_home))
+    from parallax_pipeline.fork_server import start_fork_server
+
+    start_fork_server()  # the runs' fork server imports and warms up while this process plans
 
     import signal
 

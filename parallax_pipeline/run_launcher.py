@@ -18,7 +18,6 @@ found and failed, and `check_run_worker_health` lets Dagster's run monitoring se
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import signal
 import threading
@@ -27,37 +26,12 @@ import dagster as dg
 from dagster._core.launcher.base import CheckRunHealthResult, LaunchRunContext, RunLauncher, WorkerStatus
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
+from parallax_pipeline.fork_server import fork_context
+from parallax_pipeline.fork_server import start_fork_server as _start_fork_server
 from parallax_pipeline.recovery import PID_TAG, process_tags, run_process_alive
 
 DEFINITIONS_TAG = "parallax/definitions"
 """JSON of `build_definitions`' arguments, on the runs `parallax run` creates."""
-
-PRELOAD = [
-    "parallax_pipeline.definitions",
-    # what opening the instance imports (SQLite or PostgreSQL storage, migrations): 0.6 s a run otherwise
-    "dagster._core.storage.sqlite_storage",
-    "dagster._core.storage.event_log.polling_event_watcher",
-    "dagster_postgres",
-    "alembic.command",
-    "dagster._core.execution.api",
-    "dagster._utils.hosted_user_process",
-]
-"""Imported once by the fork server (Dagster and the whole pipeline with it). The
-module-level ``defs`` of `parallax_pipeline.definitions` is built from the environment the
-fork server started with, which is the launching process's: what a run without
-`DEFINITIONS_TAG` (one the daemon's sensors asked for) is loaded from, as a code server
-would load it."""
-
-_fork_server = None
-
-
-def _fork_context() -> multiprocessing.context.BaseContext:
-    global _fork_server
-    if _fork_server is None:
-        _fork_server = multiprocessing.get_context("forkserver")
-        _fork_server.set_forkserver_preload(PRELOAD)
-    return _fork_server
-
 
 def _job_for(run: dg.DagsterRun):
     from dagster._core.definitions.job_base import InMemoryJob
@@ -137,17 +111,12 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
         return cls(inst_data=inst_data)
 
     def start_fork_server(self) -> None:
-        """Start the fork server now, so its imports overlap the caller's planning
-        instead of delaying the first run."""
-        from multiprocessing import forkserver
-
-        _fork_context()
-        forkserver.ensure_running()
+        _start_fork_server()
 
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
         self._reap()
-        context = _fork_context()
+        context = fork_context()
         lifeline, keep = context.Pipe(duplex=False)  # the run reads; only this process can write
         process = context.Process(
             target=execute_launched_run,
