@@ -28,34 +28,21 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from project_end_to_end import DEMO, REPO, write_project  # noqa: E402
+from project_end_to_end import DEMO, parallax_run, write_project  # noqa: E402
 
 
-def one_pass(source: Path, work: Path, env: dict[str, str]) -> float:
-    """`parallax run` of ``work/projects`` (a fresh copy of ``source``) in a fresh process on
-    a fresh SQLite DAGSTER_HOME: its wall seconds. (Not CPU: a queued run's process is a
-    child of a fork server that nobody waits for, so RUSAGE_CHILDREN would miss it.)"""
+def one_pass(source: Path, work: Path, checkout: Path | None, env: dict[str, str]) -> float:
+    """`parallax run` of ``work/projects``, a fresh copy of ``source``, on a fresh SQLite
+    DAGSTER_HOME (`project_end_to_end.parallax_run`): its wall seconds."""
     if work.exists():
         shutil.rmtree(work)
     shutil.copytree(source, work / "projects")
-    env = dict(os.environ, DAGSTER_HOME=str(work / "dagster_home"), PARALLAX_STORAGE_DIR=str(work / "storage"),
-               PARALLAX_RENDERS_DIR=str(work / "renders"), **{"PYTHONPATH": str(REPO), **env})
-    command = [sys.executable, "-c", "import sys; from parallax_pipeline.cli import main; sys.exit(main())",
-               "run", "--projects", str(work / "projects")]
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        print(done.stdout[-4000:], done.stderr[-4000:], sep="\n")
-        raise SystemExit(f"parallax run failed in {work} (exit {done.returncode})")
-    return seconds
+    return parallax_run(work, checkout, env)[0]
 
 
 def main() -> int:
@@ -79,23 +66,23 @@ def main() -> int:
         else:
             width, height = (int(v) for v in args.size.lower().split("x"))
             write_project(source / "bench", args.scenes, args.seconds, args.dissolve, (width, height), args.fps)
-        modes = {
-            "parallel": {"PARALLAX_MAX_RUNS": str(args.workers)},
-            "sequential": {"PARALLAX_MAX_RUNS": "1"},
+        modes: dict[str, tuple[Path | None, dict[str, str]]] = {
+            "parallel": (None, {"PARALLAX_MAX_RUNS": str(args.workers)}),
+            "sequential": (None, {"PARALLAX_MAX_RUNS": "1"}),
         }
         if args.before:
-            modes["before"] = {"PYTHONPATH": str(Path(args.before).resolve())}
+            modes["before"] = (Path(args.before).resolve(), {})
         walls: dict[str, list[float]] = {mode: [] for mode in modes}
         for repeat in range(args.repeats):
-            for mode, env in modes.items():
-                wall = one_pass(source, temp / mode, env)
+            for mode, (checkout, env) in modes.items():
+                wall = one_pass(source, temp / mode, checkout, env)
                 walls[mode].append(wall)
                 print(f"# pass {repeat + 1} {mode}: {wall:.2f} s", file=sys.stderr, flush=True)
         best = {mode: min(values) for mode, values in walls.items()}
         for mode in modes:
             print(json.dumps({
                 "mode": mode, "project": "demo" if args.demo else f"{args.scenes} scenes {args.size}",
-                "cores": os.cpu_count(), "runs_at_once": int(modes[mode].get("PARALLAX_MAX_RUNS", 0)) or None,
+                "cores": os.cpu_count(), "runs_at_once": int(modes[mode][1].get("PARALLAX_MAX_RUNS", 0)) or None,
                 "wall_best_s": round(best[mode], 2), "wall_median_s": round(statistics.median(walls[mode]), 2),
             }))
         summary = {"parallel_over_sequential": round(best["parallel"] / best["sequential"], 3)}

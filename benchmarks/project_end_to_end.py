@@ -86,13 +86,16 @@ def write_project(folder: Path, scenes: int, seconds: float, dissolve: float, si
     return folder
 
 
-def parallax_run(work: Path) -> tuple[float, float]:
+def parallax_run(work: Path, checkout: Path | None = None, env: dict[str, str] | None = None) -> tuple[float, float]:
     """`parallax run` over ``work/projects`` in a fresh process on a fresh DAGSTER_HOME
-    (SQLite); its wall seconds, process start and imports included, and its CPU seconds."""
-    checkout = str(Path(parallax_pipeline.__file__).resolve().parents[1])  # the child measures the same one
+    (SQLite); its wall seconds, process start and imports included, and its CPU seconds
+    (its runs' too: it waits for the fork server they are forked from before it exits).
+    ``checkout``: the one measured (default: the one this script imports); ``env``: more
+    variables."""
+    checkout = checkout or Path(parallax_pipeline.__file__).resolve().parents[1]
     env = dict(os.environ, DAGSTER_HOME=str(work / "dagster_home"), PARALLAX_STORAGE_DIR=str(work / "storage"),
-               PARALLAX_RENDERS_DIR=str(work / "renders"),
-               PYTHONPATH=os.pathsep.join(filter(None, [checkout, os.environ.get("PYTHONPATH")])))
+               PARALLAX_RENDERS_DIR=str(work / "renders"), **(env or {}),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(checkout), os.environ.get("PYTHONPATH")])))
     command = [sys.executable, "-c", "import sys; from parallax_pipeline.cli import main; sys.exit(main())",
                "run", "--projects", str(work / "projects")]
     started, cpu = time.perf_counter(), _children_cpu()

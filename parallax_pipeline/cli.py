@@ -30,7 +30,7 @@ def run_projects(args: argparse.Namespace) -> int:
     os.environ.setdefault("PARALLAX_STORAGE_DIR", store_location(args.storage))
     os.environ.setdefault("PARALLAX_RENDERS_DIR", str(Path(args.renders).resolve()))
     home = prepare_dagster_home(Path(os.environ.get("DAGSTER_HOME") or args.dagster_home))
-    from parallax_pipeline.fork_server import start_fork_server
+    from parallax_pipeline.fork_server import start_fork_server, stop_fork_server
 
     start_fork_server()  # the runs' fork server imports and warms up while this process plans
 
@@ -51,6 +51,7 @@ def run_projects(args: argparse.Namespace) -> int:
     try:
         with _one_run_at_a_time(store, log), dg.DagsterInstance.get() as instance:
             report = settle(defs, instance, log=log, log_level="INFO", retry_failed=True)
+        stop_fork_server()
     except KeyboardInterrupt:
         print("parallax run: interrupted; what was finished is kept, run it again to go on", file=sys.stderr)
         return 130

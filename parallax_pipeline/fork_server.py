@@ -46,3 +46,14 @@ def start_fork_server() -> None:
     forkserver.ensure_running()
 
 
+
+
+def stop_fork_server() -> None:
+    """Stop the fork server and wait for it (it ends once the runs forked from it have
+    ended): what `parallax run` does last, so the runs' CPU time is counted as its
+    children's, as it was when runs ran in its own process."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if server is not None and getattr(server, "_forkserver_pid", None) is not None:
+        server._stop()  # multiprocessing's own way to stop it (its tests use it)

@@ -158,3 +158,24 @@ def add_scene(folder: Path, scene_id: str, demo_scene: str) -> None:
     image = next((DEMO / "images").glob(f"{demo_scene}.*"))
     shutil.copyfile(image, folder / "images" / f"{scene_id}{image.suffix}")
     shutil.copyfile(DEMO / "depth" / f"{demo_scene}.png", folder / "depth" / f"{scene_id}.png")
+
+
+@dg.op
+def _idle_op():
+    return None
+
+
+@dg.job(name="idle")
+def _idle_job():
+    _idle_op()
+
+
+def started_run(instance: dg.DagsterInstance, tags: dict[str, str] | None = None) -> str:
+    """A run of a do-nothing job that the instance holds as STARTED (as a render in
+    progress), for tests of pools and recovery."""
+    run = instance.create_run_for_job(_idle_job, tags=tags or {})
+    instance.handle_run_event(
+        run.run_id,
+        dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value, job_name="idle", message="started"),
+    )
+    return run.run_id

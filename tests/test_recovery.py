@@ -23,7 +23,7 @@ from parallax_pipeline.engine.video.codec import read_frames
 from parallax_pipeline.recovery import HOST_TAG, PID_TAG, STARTED_TAG, process_tags
 from parallax_pipeline.runner import settle
 from parallax_pipeline.store import ContentStore
-from tests.conftest import postgres_database_name, write_small_project
+from tests.conftest import started_run, postgres_database_name, write_small_project
 from tests.postgres_server import PostgresServer, write_postgres_home
 
 PARALLAX = Path(sys.executable).with_name("parallax")
@@ -177,28 +177,12 @@ def test_killed_at_every_point_a_rerun_ends_with_the_clean_video(tmp_path, clean
 
 def _hold_gpu_slot(instance: dg.DagsterInstance, tags: dict[str, str]) -> str:
     """A STARTED run holding the `gpu` pool's one slot, as a render in progress would."""
-    run = instance.create_run_for_job(dg.Definitions(jobs=[_idle_job]).resolve_job_def("idle"), tags=tags)
-    instance.handle_run_event(
-        run.run_id,
-        dg.DagsterEvent(
-            event_type_value=dg.DagsterEventType.RUN_START.value, job_name="idle", message="started"
-        ),
-    )
+    run_id = started_run(instance, tags)
     storage = instance.event_log_storage
     storage.initialize_concurrency_limit_to_default("gpu")
-    claim = storage.claim_concurrency_slot("gpu", run.run_id, "depth_map")
+    claim = storage.claim_concurrency_slot("gpu", run_id, "depth_map")
     assert claim.is_claimed
-    return run.run_id
-
-
-@dg.op
-def _idle_op():
-    return None
-
-
-@dg.job(name="idle")
-def _idle_job():
-    _idle_op()
+    return run_id
 
 
 @BOTH_INSTANCES

@@ -19,7 +19,7 @@ from parallax_pipeline.run_launcher import PreloadedRunLauncher
 from parallax_pipeline.run_queue import CODE_LOCATION, LAUNCHED_BY_TAG, PLANNED_BY_TAG, RunQueue, create_run
 from parallax_pipeline.runner import settle
 from parallax_pipeline.planning import plan_changes
-from tests.conftest import Studio, write_small_project
+from tests.conftest import Studio, started_run, write_small_project
 
 
 def _event_time(instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType, step: str | None = None) -> float:
@@ -159,7 +159,7 @@ def test_a_step_left_waiting_beside_a_free_pool_slot_is_given_it(studio):
     after run A freed it (B saw it taken), so no later free hands it on."""
     storage = studio.instance.event_log_storage
     storage.set_concurrency_slots("gpu", 1)
-    run_a, run_b = (_started_run(studio.instance) for _ in range(2))
+    run_a, run_b = (started_run(studio.instance) for _ in range(2))
     assert storage.claim_concurrency_slot("gpu", run_a, "depth_map").is_claimed
     storage.free_concurrency_slot_for_step(run_a, "depth_map")
     storage.add_pending_step(concurrency_key="gpu", run_id=run_b, step_key="depth_map", should_assign=False)
@@ -170,34 +170,3 @@ def test_a_step_left_waiting_beside_a_free_pool_slot_is_given_it(studio):
     assert storage.claim_concurrency_slot("gpu", run_b, "depth_map").is_claimed
     assert recover(studio.instance).assigned_steps == []  # the slot is taken now: nothing more to give
 
-
-@dg.op
-def _idle_op():
-    return None
-
-
-@dg.job(name="idle")
-def _idle_job():
-    _idle_op()
-
-
-def _started_run(instance: dg.DagsterInstance) -> str:
-    run = instance.create_run_for_job(_idle_job)
-    instance.handle_run_event(
-        run.run_id, dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value, job_name="idle", message="started")
-    )
-    return run.run_id
-
-
-def test_a_process_that_ended_but_was_not_waited_for_counts_as_gone():
-    """A killed `parallax run`'s runs end as zombies of a fork server that ends too; until
-    init reaps them they still answer signal 0, and recovery must not wait for them."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    deadline = time.monotonic() + 10
-    while open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    assert not process_alive(child.pid)  # ended, not yet waited for
-    child.wait()
-    assert not process_alive(child.pid)
-    assert process_alive(os.getpid())
