@@ -54,14 +54,14 @@ def start_redis() -> RedisServer:
     process = subprocess.Popen(
         [executable, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), "--save", "",
          "--appendonly", "no", "--daemonize", "no", "--logfile", str(folder / "redis.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=open(folder / "stderr.log", "wb"),  # a file: a pipe nobody reads fills up
     )
     server = RedisServer(process=process, folder=folder, port=port)
     deadline = time.monotonic() + 30
     while not server.ping():
         if process.poll() is not None or time.monotonic() > deadline:
             log = folder / "redis.log"
-            detail = (log.read_text()[-2000:] if log.is_file() else "") + process.stderr.read().decode()[-1000:] \
+            detail = (log.read_text()[-2000:] if log.is_file() else "") + (folder / "stderr.log").read_text(errors="replace")[-1000:] \
                 if process.poll() is not None else ""
             server.stop()
             raise RuntimeError(f"redis-server did not start on 127.0.0.1:{port}: {detail}")

@@ -8,9 +8,11 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from tests.processes import free_port, stop_process
 
@@ -54,10 +56,14 @@ class S3Server:
 
 def start_s3() -> S3Server:
     port = free_port()
+    # a file, not a pipe: moto logs every request, and a pipe nobody reads fills up (64 KB)
+    # and blocks the server's threads in the middle of a response
+    log = tempfile.NamedTemporaryFile(prefix="parallax-moto-", suffix=".log", delete=False)
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=log,
     )
+    log.close()
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -66,6 +72,7 @@ def start_s3() -> S3Server:
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(f"moto's S3 server did not start on 127.0.0.1:{port}: {process.stderr.read().decode()[-2000:]}")
+                said = Path(log.name).read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"moto's S3 server did not start on 127.0.0.1:{port}: {said}")
             time.sleep(0.1)
     return S3Server(process=process, endpoint=f"http://127.0.0.1:{port}")
