@@ -13,6 +13,7 @@ from parallax_pipeline.automation import automation_sensor  # noqa: E402
 from parallax_pipeline.engine.depth.model import DEFAULT_MODEL  # noqa: E402
 from parallax_pipeline.io_managers import ArtifactIOManager  # noqa: E402
 from parallax_pipeline.resources import ArtifactStore, DepthModel, ProjectLibrary, Publisher  # noqa: E402
+from parallax_pipeline.run_launcher import DEFINITIONS_TAG  # noqa: E402
 from parallax_pipeline.sensors import nightly_rescan, projects_sensor  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def build_definitions(
         schedules=[nightly_rescan],
         executor=deployment.executor(),
         # A run launched in another process rebuilds these definitions (run_launcher).
-        metadata={"parallax/definitions": dg.MetadataValue.json(settings)},
+        metadata={DEFINITIONS_TAG: dg.MetadataValue.json(settings)},
     )
 
 

@@ -89,41 +89,42 @@ def recover(instance: dg.DagsterInstance) -> Recovery:
     """Fail the in-progress runs whose process is gone and free every pool slot held by
     a run that is no longer running."""
     found = Recovery()
-    for run in instance.get_runs(dg.RunsFilter(statuses=_IN_PROGRESS)):
-        if run_process_alive(run) is False:
-            instance.report_run_failed(run, message=f"Parallax Studio: the process running {run.run_id} is gone")
-            _retire_run_key(instance, run)
-            found.failed_runs.append(run.run_id)
-    for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED])):
-        # queued by a `parallax run` that is gone: nobody waits for it any more
-        if run_process_alive(run) is False:
+    for run in instance.get_runs(dg.RunsFilter(statuses=[*_IN_PROGRESS, dg.DagsterRunStatus.QUEUED])):
+        if run_process_alive(run) is not False:
+            continue
+        if run.status == dg.DagsterRunStatus.QUEUED:  # queued by a `parallax run` that is gone
             instance.report_run_canceled(run, message=f"Parallax Studio: the process that queued {run.run_id} is gone")
-            _retire_run_key(instance, run)
             found.canceled_runs.append(run.run_id)
+        else:
+            instance.report_run_failed(run, message=f"Parallax Studio: the process running {run.run_id} is gone")
+            found.failed_runs.append(run.run_id)
+        _retire_run_key(instance, run)
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return found
+    infos = {pool: storage.get_concurrency_info(pool) for pool in storage.get_concurrency_keys()}
     holders = set()
-    for pool in storage.get_concurrency_keys():
-        info = storage.get_concurrency_info(pool)
+    for info in infos.values():
         holders |= {slot.run_id for slot in info.claimed_slots} | {step.run_id for step in info.pending_steps}
     for run_id in sorted(holders):
         run = instance.get_run_by_id(run_id)
         if run is None or run.status in _ENDED:
             storage.free_concurrency_slots_for_run(run_id)
             found.freed_runs.append(run_id)
-    found.assigned_steps = _assign_stranded_steps(storage)
+    if found.freed_runs:  # freeing changed the pools
+        infos = {pool: storage.get_concurrency_info(pool) for pool in infos}
+    found.assigned_steps = _assign_stranded_steps(storage, infos)
     return found
 
 
-def _assign_stranded_steps(storage) -> list[str]:
+def _assign_stranded_steps(storage, infos: dict) -> list[str]:
     """Give free pool slots to steps left waiting beside them. A step that queues for a
     slot just as the holder frees it is added after the free handed the slot on, and
     Dagster assigns waiting steps only when a slot is freed (or its limit set): it would
-    wait for ever beside a free slot. Returns "pool: run/step" of the steps assigned."""
+    wait for ever beside a free slot. ``infos``: pool -> its concurrency info now.
+    Returns "pool: run/step" of the steps assigned."""
     assigned = []
-    for pool in storage.get_concurrency_keys():
-        info = storage.get_concurrency_info(pool)
+    for pool, info in infos.items():
         claimed = {(slot.run_id, slot.step_key) for slot in info.claimed_slots}
         promised = [step for step in info.pending_steps if step.assigned_timestamp is not None
                     and (step.run_id, step.step_key) not in claimed]

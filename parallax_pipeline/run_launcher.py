@@ -10,8 +10,8 @@ an ordinary `RunLauncher` named in the instance's ``dagster.yaml``: the daemon o
 
 A run made by `parallax run` names the definitions it was planned with (the
 `DEFINITIONS_TAG` settings, see `definitions.build_definitions`); any other run is
-loaded from its code origin as Dagster's own launchers load it. The run's process puts
-its pid in the run's tags (`recovery.process_tags`), so a run whose process died is
+loaded from its code origin as Dagster's own launchers load it. The launcher puts the
+run's process in the run's tags (`recovery.process_tags`), so a run whose process died is
 found and failed, and `check_run_worker_health` lets Dagster's run monitoring see it.
 """
 
@@ -27,11 +27,21 @@ from dagster._core.launcher.base import CheckRunHealthResult, LaunchRunContext, 
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
 from parallax_pipeline.fork_server import fork_context
-from parallax_pipeline.fork_server import start_fork_server as _start_fork_server
 from parallax_pipeline.recovery import PID_TAG, process_tags, run_process_alive
 
 DEFINITIONS_TAG = "parallax/definitions"
-"""JSON of `build_definitions`' arguments, on the runs `parallax run` creates."""
+"""JSON of `build_definitions`' arguments: a metadata entry of the definitions it builds,
+and a tag of the runs `parallax run` creates from them."""
+
+
+def run_job(defs: dg.Definitions, asset_selection) -> dg.JobDefinition:
+    """The job a run of ``asset_selection`` executes: the assets' job, every step in the
+    run's own process (as `execute_in_process` runs it). The same where the run is
+    planned (`run_queue.create_run`) and where it runs (`_job_for`)."""
+    return defs.resolve_implicit_global_asset_job_def().as_ephemeral_job(
+        resource_defs={}, input_values={}, asset_selection=list(asset_selection or [])
+    )
+
 
 def _job_for(run: dg.DagsterRun):
     from dagster._core.definitions.job_base import InMemoryJob
@@ -43,9 +53,7 @@ def _job_for(run: dg.DagsterRun):
         return recon_job_from_origin(run.job_code_origin)
     from parallax_pipeline.definitions import build_definitions
 
-    job = build_definitions(**json.loads(settings)).resolve_implicit_global_asset_job_def()
-    # The same in-process job `parallax run` planned the run with (see run_queue.create_run).
-    return InMemoryJob(job.as_ephemeral_job(resource_defs={}, input_values={}, asset_selection=list(run.asset_selection or [])))
+    return InMemoryJob(run_job(build_definitions(**json.loads(settings)), run.asset_selection))
 
 
 def _die_with_launcher(lifeline) -> None:
@@ -80,7 +88,6 @@ def execute_launched_run(
         run = instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             return
-        instance.add_run_tags(run_id, process_tags())
         try:
             job = _job_for(run)
         except Exception as error:  # the code cannot be loaded: the run fails, saying why
@@ -110,15 +117,12 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
     def from_config_value(cls, inst_data: ConfigurableClassData, config_value) -> PreloadedRunLauncher:
         return cls(inst_data=inst_data)
 
-    def start_fork_server(self) -> None:
-        _start_fork_server()
-
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
         self._reap()
-        context = fork_context()
-        lifeline, keep = context.Pipe(duplex=False)  # the run reads; only this process can write
-        process = context.Process(
+        forks = fork_context()
+        lifeline, keep = forks.Pipe(duplex=False)  # the run reads; only this process can write
+        process = forks.Process(
             target=execute_launched_run,
             args=(run.run_id, self._instance.get_ref(), dict(os.environ), os.getcwd(), lifeline),
             name=f"dagster-run-{run.run_id[:8]}",
@@ -126,7 +130,7 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
         process.start()
         lifeline.close()
         self._processes[run.run_id] = (process, keep)
-        # Before the process says so itself: a run whose process dies at once is still found.
+        # the run's process, for recovery and run monitoring (replacing the submitter's)
         self._instance.add_run_tags(run.run_id, process_tags(process.pid))
 
     def _reap(self) -> None:

@@ -22,15 +22,14 @@ from dagster._core.execution.api import create_execution_plan
 from dagster._core.execution.execute_in_process import merge_run_tags
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
-from parallax_pipeline.run_launcher import DEFINITIONS_TAG, PreloadedRunLauncher
+from parallax_pipeline.fork_server import start_fork_server
+from parallax_pipeline.run_launcher import DEFINITIONS_TAG, PreloadedRunLauncher, run_job
 
 LAUNCHED_BY_TAG = "parallax/launched_by"
 """Who launched the run: ``parallax run`` or ``studio`` (the daemon's runs carry Dagster's
 own sensor and automation tags instead)."""
 PLANNED_BY_TAG = "parallax/planned_by"
 """What asked for it: ``sensor`` (the projects sensor's planning) or ``automation``."""
-DEFINITIONS_SETTINGS = "parallax/definitions"
-"""The metadata entry of `build_definitions`' arguments."""
 
 POLL_SECONDS = 0.2
 CODE_LOCATION = "parallax_pipeline.definitions"
@@ -59,11 +58,9 @@ def create_run(
 ) -> dg.DagsterRun:
     """A NOT_STARTED run of ``request``, planned in this process exactly as
     `execute_in_process` plans one, that the launcher's process rebuilds from its tags."""
-    settings = defs.metadata[DEFINITIONS_SETTINGS].value
+    settings = defs.metadata[DEFINITIONS_TAG].value
     keys = list(request.asset_selection or [])
-    job = defs.resolve_implicit_global_asset_job_def().as_ephemeral_job(
-        resource_defs={}, input_values={}, asset_selection=keys
-    )
+    job = run_job(defs, keys)
     partition_key = str(request.partition_key) if request.partition_key is not None else None
     run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     if partition_key and job.partitioned_config:
@@ -71,7 +68,7 @@ def create_run(
     run_tags = merge_run_tags(
         job_def=job,
         partition_key=partition_key,
-        tags={**job.run_tags, **request.tags, **tags, DEFINITIONS_TAG: json.dumps(settings, sort_keys=True)},
+        tags={**request.tags, **tags, DEFINITIONS_TAG: json.dumps(settings, sort_keys=True)},
         asset_selection=keys,
         instance=instance,
         run_config=run_config,
@@ -94,11 +91,9 @@ def _python_origin(job_name: str):
     import sys
 
     from dagster._core.code_pointer import ModuleCodePointer
-    from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
     from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 
     pointer = ModuleCodePointer(module=CODE_LOCATION, fn_name="defs", working_directory=os.getcwd())
-    del SINGLETON_REPOSITORY_NAME
     return JobPythonOrigin(job_name, RepositoryPythonOrigin(sys.executable, pointer, None, None, None))
 
 
@@ -120,7 +115,7 @@ class RunQueue:
 
     def __init__(self, instance: dg.DagsterInstance):
         check_instance(instance)
-        instance.run_launcher.start_fork_server()
+        start_fork_server()
         self.instance = instance
         self._queued = isinstance(instance.run_coordinator, QueuedRunCoordinator)
         self._daemon = None
@@ -160,18 +155,20 @@ class RunQueue:
             pass
 
     def wait(
-        self, run_ids: Iterable[str], on_poll: Callable[[], None] = lambda: None
+        self, run_ids: Iterable[str], on_poll: Callable[[dict[str, dg.DagsterRun]], None] = lambda runs: None
     ) -> list[dg.DagsterRun]:
-        """Launch and wait until every run in ``run_ids`` has finished; ``on_poll`` runs
-        between checks (crash recovery, progress)."""
+        """Launch and wait until every run in ``run_ids`` has finished (returned in that
+        order); ``on_poll`` gets the runs as last read (run id -> run) between checks
+        (crash recovery, progress)."""
         waiting = list(run_ids)
-        while True:
-            runs = [self.instance.get_run_by_id(run_id) for run_id in waiting]
-            if all(run.is_finished for run in runs):
-                return runs
+        while waiting:
+            runs = {run.run_id: run for run in self.instance.get_runs(dg.RunsFilter(run_ids=waiting))}
+            if all(run.is_finished for run in runs.values()):
+                return [runs[run_id] for run_id in waiting]
             self.launch_queued()
-            on_poll()
+            on_poll(runs)
             time.sleep(POLL_SECONDS)
+        return []
 
     def __enter__(self) -> RunQueue:
         return self

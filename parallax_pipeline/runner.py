@@ -62,13 +62,8 @@ def _run_key_used(instance: dg.DagsterInstance, run_key: str | None) -> bool:
     return bool(run_key) and bool(instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
 
 
-def _pools(defs: dg.Definitions, request: dg.RunRequest) -> set[str]:
-    pools = set()
-    for key in request.asset_selection or []:
-        pool = getattr(defs.resolve_assets_def(key).node_def, "pool", None)
-        if pool:
-            pools.add(pool)
-    return pools
+def _pools(assets_defs) -> set[str]:
+    return {pool for assets in assets_defs if (pool := getattr(assets.node_def, "pool", None))}
 
 
 def _create_pools(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
@@ -78,24 +73,21 @@ def _create_pools(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return
-    pools = {getattr(assets.node_def, "pool", None) for assets in defs.resolve_asset_graph().assets_defs}
     known = set(storage.get_concurrency_keys())
-    for pool in sorted(pool for pool in pools if pool and pool not in known):  # a limit set by hand is kept
+    for pool in sorted(_pools(defs.resolve_asset_graph().assets_defs) - known):  # a limit set by hand is kept
         storage.initialize_concurrency_limit_to_default(pool)
 
 
-def pool_waits(defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest, run_id: str) -> list[str]:
-    """Why run ``run_id`` of ``request`` waits: the pools it needs whose slots are all
-    held by other runs."""
-    waits = []
-    for pool in sorted(_pools(defs, request)):
+def _full_pools(instance: dg.DagsterInstance, pools: set[str]) -> dict[str, list[dg.DagsterRun]]:
+    """Pool -> the runs holding all its slots, for those of ``pools`` that are full."""
+    full = {}
+    for pool in sorted(pools):
         info = instance.event_log_storage.get_concurrency_info(pool)
         limit = info.limit if info.limit is not None else info.slot_count
         holders = pool_holders(instance, pool)
-        if limit and len(holders) >= limit and run_id not in {run.run_id for run in holders}:
-            names = ", ".join(f"{run.run_id[:8]} ({run.status.value})" for run in holders)
-            waits.append(f"waiting for a slot of pool {pool!r}, held by run {names}")
-    return waits
+        if limit and len(holders) >= limit:
+            full[pool] = holders
+    return full
 
 
 def execute(
@@ -169,26 +161,32 @@ def _settle(
                 tags[RUN_KEY_TAG] = request.run_key
             run = create_run(defs, instance, request, tags, log_level)
             queue.submit(run)
-            submitted.append((f"{keys} [{request.partition_key}]", request, run.run_id))
+            pools = _pools(defs.resolve_assets_def(key) for key in request.asset_selection or [])
+            submitted.append((f"{keys} [{request.partition_key}]", pools, run.run_id))
         said: set[str] = set()
         started: set[str] = set()
         last_recovery = time.monotonic()
 
-        def while_waiting() -> None:
+        def while_waiting(runs: dict[str, dg.DagsterRun]) -> None:
             nonlocal last_recovery
             if time.monotonic() - last_recovery > RECOVERY_SECONDS:
                 recover_now()  # a run that died frees its pool slots and its place in the queue
                 last_recovery = time.monotonic()
-            for name, request, run_id in submitted:
-                run = instance.get_run_by_id(run_id)
-                if run_id not in started and run.status not in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
+            for name, _, run_id in submitted:
+                if run_id not in started and runs[run_id].status not in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
                     started.add(run_id)
                     log(f"[{source}] {name}: run {run_id[:8]} started")
-                if not run.is_finished:
-                    for wait in pool_waits(defs, instance, request, run_id):
-                        if wait not in said:
-                            said.add(wait)
-                            log(f"    {wait}")
+            unfinished = [(pools, runs[run_id]) for _, pools, run_id in submitted if not runs[run_id].is_finished]
+            full = _full_pools(instance, set().union(*(pools for pools, _ in unfinished)))
+            for pools, run in unfinished:
+                for pool in sorted(pools & set(full)):
+                    if run.run_id in {holder.run_id for holder in full[pool]}:
+                        continue  # it holds a slot itself
+                    names = ", ".join(f"{holder.run_id[:8]} ({holder.status.value})" for holder in full[pool])
+                    wait = f"waiting for a slot of pool {pool!r}, held by run {names}"
+                    if wait not in said:
+                        said.add(wait)
+                        log(f"    {wait}")
 
         finished = queue.wait([run_id for *_, run_id in submitted], on_poll=while_waiting)
         for (name, _, _), run in zip(submitted, finished):
