@@ -13,8 +13,11 @@ from parallax_pipeline.automation import automation_sensor  # noqa: E402
 from parallax_pipeline.engine.depth.model import DEFAULT_MODEL  # noqa: E402
 from parallax_pipeline.io_managers import ArtifactIOManager  # noqa: E402
 from parallax_pipeline.resources import ArtifactStore, DepthModel, ProjectLibrary, Publisher  # noqa: E402
-from parallax_pipeline.run_launcher import DEFINITIONS_TAG  # noqa: E402
 from parallax_pipeline.sensors import nightly_rescan, projects_sensor  # noqa: E402
+
+DEFINITIONS_TAG = "parallax/definitions"
+"""JSON of `build_definitions`' arguments: a metadata entry of the definitions it builds,
+and a tag of the runs `parallax run` creates from them (see `run_launcher`)."""
 
 
 def build_definitions(

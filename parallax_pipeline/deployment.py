@@ -48,7 +48,7 @@ def gpu_step_tags() -> dict[str, object]:
 
 def executor():
     """The executor the environment asks for; None: Dagster's default."""
-    wanted = os.environ.get(EXECUTOR, "")
+    wanted = os.environ.get("PARALLAX_EXECUTOR", "")
     if not wanted:
         return None
     if wanted == "celery":
@@ -62,8 +62,7 @@ def executor():
     return k8s_job_executor
 
 
-def _positive_seconds(name: str, default: int) -> int:
-    value = os.environ.get(name)
+def _positive_seconds(name: str, value: str | None, default: int) -> int:
     if not value:
         return default
     try:
@@ -96,19 +95,21 @@ def celery_settings() -> dict[str, object]:
             "interval_start": 0,
             "interval_step": 0.2,
             "interval_max": 0.5,
-            "visibility_timeout": _positive_seconds(CELERY_VISIBILITY_TIMEOUT, 3600),
-            "unacked_restore_interval": _positive_seconds(CELERY_RESTORE_INTERVAL, 10),
+            "visibility_timeout": _positive_seconds(
+                CELERY_VISIBILITY_TIMEOUT, os.environ.get("PARALLAX_CELERY_VISIBILITY_TIMEOUT"), 3600),
+            "unacked_restore_interval": _positive_seconds(
+                CELERY_RESTORE_INTERVAL, os.environ.get("PARALLAX_CELERY_RESTORE_INTERVAL"), 10),
             "unacked_restore_throttle": 1,  # every sweep looks (kombu's default: every 10th)
         },
     }
 
 
 def celery_broker() -> str:
-    return os.environ.get(CELERY_BROKER) or DEFAULT_BROKER
+    return os.environ.get("PARALLAX_CELERY_BROKER") or DEFAULT_BROKER
 
 
 def celery_backend() -> str:
-    return os.environ.get(CELERY_BACKEND) or celery_broker()
+    return os.environ.get("PARALLAX_CELERY_BACKEND") or celery_broker()
 
 
 def celery_executor():

@@ -29,9 +29,6 @@ from dagster._serdes import ConfigurableClass, ConfigurableClassData
 from parallax_pipeline.fork_server import fork_context
 from parallax_pipeline.recovery import PID_TAG, process_tags, run_process_alive
 
-DEFINITIONS_TAG = "parallax/definitions"
-"""JSON of `build_definitions`' arguments: a metadata entry of the definitions it builds,
-and a tag of the runs `parallax run` creates from them."""
 
 
 def run_job(defs: dg.Definitions, asset_selection) -> dg.JobDefinition:
@@ -46,12 +43,13 @@ def run_job(defs: dg.Definitions, asset_selection) -> dg.JobDefinition:
 def _job_for(run: dg.DagsterRun):
     from dagster._core.definitions.job_base import InMemoryJob
 
+    from parallax_pipeline.definitions import DEFINITIONS_TAG, build_definitions
+
     settings = run.tags.get(DEFINITIONS_TAG)
     if settings is None:
         from dagster._utils.hosted_user_process import recon_job_from_origin
 
         return recon_job_from_origin(run.job_code_origin)
-    from parallax_pipeline.definitions import build_definitions
 
     return InMemoryJob(run_job(build_definitions(**json.loads(settings)), run.asset_selection))
 

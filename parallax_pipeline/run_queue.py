@@ -23,7 +23,8 @@ from dagster._core.execution.execute_in_process import merge_run_tags
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
 from parallax_pipeline.fork_server import start_fork_server
-from parallax_pipeline.run_launcher import DEFINITIONS_TAG, PreloadedRunLauncher, run_job
+from parallax_pipeline.definitions import DEFINITIONS_TAG
+from parallax_pipeline.run_launcher import PreloadedRunLauncher, run_job
 
 LAUNCHED_BY_TAG = "parallax/launched_by"
 """Who launched the run: ``parallax run`` or ``studio`` (the daemon's runs carry Dagster's
