@@ -23,6 +23,13 @@ Usage (from the repository root)::
 
     .venv/bin/python benchmarks/parallax_speed.py [--scenes 01-valley 02-forest ...]
         [--presets circle dolly_in ...] [--seconds 5] [--fps 30] [--size 1920x1080]
+        [--backend opencv|torch|auto]
+
+``--backend`` picks the renderer (default ``opencv``, the CPU path; ``torch`` warps on
+CUDA where torch sees a GPU, ``auto`` takes CUDA when present): on a GPU machine run it
+with ``--backend torch`` and report the device beside the figures. The torch renderer
+keeps the GPU busy from one thread, so the clip renders its frames with one worker, as
+`clip.render_scene` does.
 """
 
 from __future__ import annotations
@@ -60,23 +67,24 @@ def load_scene(name: str, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray
     return image, np.clip(disparity, 0.0, 1.0)
 
 
-def measure(name: str, preset: str, size, fps: int, seconds: float, repeats: int, folder: Path) -> dict:
+def measure(name: str, preset: str, size, fps: int, seconds: float, repeats: int, folder: Path, backend: str) -> dict:
     image, disparity = load_scene(name, size)
     frames = round(seconds * fps)
     motion = Motion(preset=preset)
     settings = VideoSettings(size[0], size[1], fps, crf=20, preset="veryfast")
 
     started = time.perf_counter()
-    stream = parallax.render_frames(image, disparity, motion, frames, size, backend="opencv")
+    stream = parallax.render_frames(image, disparity, motion, frames, size, backend=backend)
+    workers = clip.RENDER_WORKERS if isinstance(stream.renderer, parallax.ClipRenderer) else 1
     prepared = time.perf_counter()
     # the frames the clip hands to the encoder (RGBA views), kept for the encode-only runs
     with clip.opencv_threads(1):
-        made = list(clip.render_ahead(stream.frame_rgba, frames))
+        made = list(clip.render_ahead(stream.frame_rgba, frames, workers))
         # render alone, as clips render: worker threads, OpenCV single-threaded in each
         # (timed apart from the above, whose first use of 1.3 GB of fresh memory is no
         # frame's cost)
         warm, cpu = time.perf_counter(), time.process_time()
-        for _ in clip.render_ahead(stream.frame_rgba, frames):
+        for _ in clip.render_ahead(stream.frame_rgba, frames, workers):
             pass
         rendered, render_cpu = time.perf_counter(), time.process_time() - cpu
 
@@ -97,13 +105,14 @@ def measure(name: str, preset: str, size, fps: int, seconds: float, repeats: int
             run()
             timings[key].append(time.perf_counter() - t)
         t = time.perf_counter()
-        report = clip.render_clip(image, disparity, motion, frames, settings, folder / "clip.mp4", backend="opencv")
+        report = clip.render_clip(image, disparity, motion, frames, settings, folder / "clip.mp4", backend=backend)
         timings["clip"].append(time.perf_counter() - t)
         assert report.frames == frames
     best = {key: min(values) for key, values in timings.items()}
     return {
         "scene": name,
         "preset": preset,
+        "renderer": type(stream.renderer).__name__,
         "size": f"{size[0]}x{size[1]}",
         "frames": frames,
         "layers": len(stream.renderer.scene.layers),
@@ -127,17 +136,19 @@ def main() -> None:
     ap.add_argument("--fps", type=int, default=30)
     ap.add_argument("--size", default="1920x1080")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--backend", default="opencv", choices=parallax.BACKENDS)
     a = ap.parse_args()
     size = tuple(int(v) for v in a.size.lower().split("x"))
-    print(json.dumps({"cpus": os.cpu_count(), "render_workers": clip.RENDER_WORKERS}), flush=True)
+    print(json.dumps({"cpus": os.cpu_count(), "render_workers": clip.RENDER_WORKERS, "backend": a.backend,
+                      "cuda": parallax._cuda_available()}), flush=True)
     # load the compiled kernels (about 0.5 s once per process) before anything is timed
     small, small_depth = load_scene(a.scenes[0], (128, 72))
-    to_picture(parallax.render_frames(small, small_depth, Motion(), 2, (128, 72), backend="opencv").frame_rgba(1))
+    to_picture(parallax.render_frames(small, small_depth, Motion(), 2, (128, 72), backend=a.backend).frame_rgba(1))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.scenes:
             for preset in a.presets:
-                row = measure(name, preset, size, a.fps, a.seconds, a.repeats, Path(tmp))
+                row = measure(name, preset, size, a.fps, a.seconds, a.repeats, Path(tmp), a.backend)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     ratios = [r["ratio"] for r in rows]
