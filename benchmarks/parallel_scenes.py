@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from project_end_to_end import DEMO, parallax_run, write_project  # noqa: E402
+from project_end_to_end import DEMO, add_project_arguments, frame_size, parallax_run, write_project  # noqa: E402
 
 
 def one_pass(source: Path, work: Path, checkout: Path | None, env: dict[str, str]) -> float:
@@ -47,11 +47,7 @@ def one_pass(source: Path, work: Path, checkout: Path | None, env: dict[str, str
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenes", type=int, default=12)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--dissolve", type=float, default=0.5)
-    parser.add_argument("--fps", type=int, default=30)
-    parser.add_argument("--size", default="1280x720")
+    add_project_arguments(parser, scenes=12, seconds=3.0, dissolve=0.5, size="1280x720")
     parser.add_argument("--demo", action="store_true", help="the demo project instead of a generated one")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="runs at once in the parallel mode")
     parser.add_argument("--repeats", type=int, default=2)
@@ -64,8 +60,7 @@ def main() -> int:
         if args.demo:
             shutil.copytree(DEMO, source / "demo")
         else:
-            width, height = (int(v) for v in args.size.lower().split("x"))
-            write_project(source / "bench", args.scenes, args.seconds, args.dissolve, (width, height), args.fps)
+            write_project(source / "bench", args.scenes, args.seconds, args.dissolve, frame_size(args.size), args.fps)
         modes: dict[str, tuple[Path | None, dict[str, str]]] = {
             "parallel": (None, {"PARALLAX_MAX_RUNS": str(args.workers)}),
             "sequential": (None, {"PARALLAX_MAX_RUNS": "1"}),

@@ -144,17 +144,29 @@ def asset_seconds(storage: Path) -> dict[str, float]:
     return totals
 
 
+def add_project_arguments(parser: argparse.ArgumentParser, scenes: int, seconds: float, dissolve: float, size: str) -> None:
+    """The options of the project `write_project` generates, with these defaults
+    (``--size`` as WIDTHxHEIGHT: `frame_size` reads it)."""
+    parser.add_argument("--scenes", type=int, default=scenes)
+    parser.add_argument("--seconds", type=float, default=seconds)
+    parser.add_argument("--dissolve", type=float, default=dissolve)
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--size", default=size)
+
+
+def frame_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` as (width, height)."""
+    width, height = (int(v) for v in text.lower().split("x"))
+    return width, height
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenes", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--dissolve", type=float, default=0.8)
-    parser.add_argument("--fps", type=int, default=30)
-    parser.add_argument("--size", default="1920x1080")
+    add_project_arguments(parser, scenes=10, seconds=5.0, dissolve=0.8, size="1920x1080")
     parser.add_argument("--quick", action="store_true", help="3 scenes x 2 s at 640x360: a smoke run")
     parser.add_argument("--keep", help="keep the work folder here instead of a temp folder")
     args = parser.parse_args()
-    size = tuple(int(v) for v in args.size.lower().split("x"))
+    size = frame_size(args.size)
     if args.quick:
         args.scenes, args.seconds, size = 3, 2.0, (640, 360)
     print(f"checkout: {Path(parallax_pipeline.__file__).resolve().parents[1]}")

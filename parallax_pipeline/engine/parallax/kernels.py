@@ -70,6 +70,17 @@ def under_blocks(frame, warped, entries, e0, e1, block_cols, block, pack):  # pr
                     frame[y, x] = _under_word(t, warped[wy + i, wx + j])
 
 
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
+def _short_of_opaque(frame, y0, x0, block):  # pragma: no cover - compiled
+    """Whether the ``block``-pixel square at (y0, x0) of ``frame`` (packed RGBA words)
+    has a pixel short of opaque; stops at the first (most open blocks have one early)."""
+    for i in range(block):
+        for j in range(block):
+            if frame[y0 + i, x0 + j] < np.uint32(0xFF000000):
+                return True
+    return False
+
+
 @njit(nogil=True, cache=True, error_model="numpy")
 def open_entries(frame, entries, e0, e1, block_cols, block):  # pragma: no cover - compiled
     """Keep, in order at the front of rows e0..e1-1 of ``entries``, only those whose frame
@@ -80,15 +91,7 @@ def open_entries(frame, entries, e0, e1, block_cols, block):  # pragma: no cover
     kept = e0
     for e in range(e0, e1):
         y0, x0 = (entries[e, 0] // block_cols) * block, (entries[e, 0] % block_cols) * block
-        open_ = False
-        for i in range(block):
-            for j in range(block):
-                if frame[y0 + i, x0 + j] < np.uint32(0xFF000000):
-                    open_ = True
-                    break
-            if open_:
-                break
-        if open_:
+        if _short_of_opaque(frame, y0, x0, block):
             entries[kept, 0], entries[kept, 1] = entries[e, 0], entries[e, 1]
             kept += 1
     return kept

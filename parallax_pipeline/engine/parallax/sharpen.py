@@ -41,10 +41,10 @@ structures their height back. They are what stands more than a depth edge above 
 opened with a `THIN_PX` square, with no wider nearer surface within `RAMP_PX` (a
 wedge's tip belongs to its body), in pieces at least `THIN_LENGTH` long: the grain of a
 measured map leaves specks above such an opening all over flat surfaces and along the
-edges of wide ones, and raising or cutting those notches the edges. A blur moves disparity but keeps its sum, so the
-volume the measured map has above the surface behind (the map opened with the ramp
-window), over the window twice as wide, shared by the pixels that stand above that
-surface, is their height (at most `LIFT_CAP` times what they had, and only where that
+edges of wide ones, and raising or cutting those notches the edges. A blur moves
+disparity but keeps its sum, so the volume the measured map has above the surface
+behind (the map opened with the ramp window), over the window twice as wide, shared by
+the pixels that stand above that surface, is their height (at most `LIFT_CAP` times what they had, and only where that
 is `MIN_GAIN` more). A pixel whose measured disparity rises less than `THIN_EDGE` of
 that height (less where its colour votes far) lies outside the structure, which then
 shares the volume over fewer pixels: the ramp's middle is wider than a ridge. An exact
