@@ -15,12 +15,9 @@ def prepare_dagster_home(path: Path) -> Path:
     `deploy/dagster-postgres.yaml`), which is kept; one this command wrote is renewed."""
     from parallax_pipeline.instance_settings import write_dagster_home
 
-    settings = path / "dagster.yaml"
-    if settings.is_file() and settings.read_text(encoding="utf-8").startswith("# Written by Parallax Studio"):
-        settings.unlink()
-    write_dagster_home(path)
-    os.environ["DAGSTER_HOME"] = str(path.resolve())
-    return path.resolve()
+    home = write_dagster_home(path)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
 
 
 def run_projects(args: argparse.Namespace) -> int:

@@ -84,17 +84,15 @@ def celery_settings() -> dict[str, object]:
     leaves it unacknowledged, and Redis hands it out again after the visibility timeout.
     A worker takes one step at a time (``worker_prefetch_multiplier``), so queued steps go
     to whichever worker is free."""
+    from dagster_celery.defaults import broker_transport_options  # its publishing retries
+
     return {
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
-            # dagster-celery's own publishing retries (dagster_celery.defaults)
-            "max_retries": 3,
-            "interval_start": 0,
-            "interval_step": 0.2,
-            "interval_max": 0.5,
+            **broker_transport_options,
             "visibility_timeout": _positive_seconds(
                 CELERY_VISIBILITY_TIMEOUT, os.environ.get("PARALLAX_CELERY_VISIBILITY_TIMEOUT"), 3600),
             "unacked_restore_interval": _positive_seconds(

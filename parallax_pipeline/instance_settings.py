@@ -1,7 +1,8 @@
 """The Dagster instance Parallax Studio runs on: what its ``dagster.yaml`` must say.
 
-One place for the settings `parallax run` writes into a new DAGSTER_HOME, the tests'
-instances and the Postgres example (`deploy/dagster-postgres.yaml`) share:
+The settings `parallax run` writes into its DAGSTER_HOME and the tests' instances use;
+the Postgres example (`deploy/dagster-postgres.yaml`) writes the same by hand, beside
+its storage:
 
 * runs go through the run queue (Dagster's `QueuedRunCoordinator`, its default) with
   at most as many runs at once as the machine has cores (or `PARALLAX_MAX_RUNS`), and
@@ -19,6 +20,8 @@ import os
 from pathlib import Path
 
 import yaml
+
+from parallax_pipeline.engine.files import write_atomic
 
 
 MAX_RUNS = "PARALLAX_MAX_RUNS"
@@ -47,13 +50,19 @@ def instance_settings(max_runs: int | None = None) -> dict:
     }
 
 
-def write_dagster_home(path: Path, extra: dict | None = None) -> Path:
-    """``path/dagster.yaml`` with these settings (and ``extra``, e.g. a storage), unless
-    one is there already, which is kept."""
+MARK = "# Written by Parallax Studio"
+"""How a ``dagster.yaml`` this project wrote (and may write again) begins, in every
+version of it."""
+
+
+def write_dagster_home(path: Path) -> Path:
+    """``path`` (resolved, made if missing) with a ``dagster.yaml`` of these settings:
+    written where there is none, renewed where it is one this module wrote, kept where it
+    is someone else's (e.g. from `deploy/dagster-postgres.yaml`)."""
     path = path.resolve()
     path.mkdir(parents=True, exist_ok=True)
     settings = path / "dagster.yaml"
-    if not settings.exists():
-        text = yaml.safe_dump({**(extra or {}), **instance_settings()}, sort_keys=False)
-        settings.write_text("# Written by Parallax Studio (parallax_pipeline/instance_settings.py).\n" + text)
+    if not settings.exists() or settings.read_text(encoding="utf-8").startswith(MARK):
+        text = yaml.safe_dump(instance_settings(), sort_keys=False)
+        write_atomic(settings, f"{MARK} (parallax_pipeline/instance_settings.py).\n{text}".encode())
     return path

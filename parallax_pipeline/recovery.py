@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from parallax_pipeline.engine.files import process_alive
+from parallax_pipeline.engine.files import process_alive, process_stat
 
 PID_TAG = "parallax/pid"
 HOST_TAG = "parallax/host"
@@ -33,11 +33,8 @@ _ENDED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRu
 def _process_start(pid: int) -> str:
     """When a process started (clock ticks since boot, from /proc), so a reused pid is not
     taken for the process that died; empty where /proc is not there."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
+    fields = process_stat(pid)
+    return fields[19] if len(fields) > 19 else ""
 
 
 def process_tags(pid: int | None = None) -> dict[str, str]:
@@ -137,11 +134,12 @@ def _assign_stranded_steps(storage, infos: dict) -> list[str]:
     return assigned
 
 
-def pool_holders(instance: dg.DagsterInstance, pool: str) -> list[dg.DagsterRun]:
-    """The runs holding slots of ``pool`` now."""
+def pool_holders(instance: dg.DagsterInstance, pool: str, info=None) -> list[dg.DagsterRun]:
+    """The runs holding slots of ``pool`` now (``info``: its concurrency info, when the
+    caller has read it already)."""
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return []
-    info = storage.get_concurrency_info(pool)
+    info = info or storage.get_concurrency_info(pool)
     runs = (instance.get_run_by_id(run_id) for run_id in sorted({slot.run_id for slot in info.claimed_slots}))
     return [run for run in runs if run is not None]

@@ -13,6 +13,8 @@ independent scenes render side by side.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from collections.abc import Callable, Iterable
 
@@ -88,9 +90,6 @@ def create_run(
 
 
 def _python_origin(job_name: str):
-    import os
-    import sys
-
     from dagster._core.code_pointer import ModuleCodePointer
     from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
 

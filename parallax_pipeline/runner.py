@@ -35,6 +35,13 @@ from parallax_pipeline.store import cache_bytes
 
 RECOVERY_SECONDS = 1.0
 """How often a wait for runs also looks for runs whose process died."""
+NOT_STARTED = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.CANCELING,
+    dg.DagsterRunStatus.CANCELED,
+)
+"""Statuses of a run that has not started (or was canceled before it could be said to)."""
 
 
 @dataclass
@@ -84,10 +91,22 @@ def _full_pools(instance: dg.DagsterInstance, pools: set[str]) -> dict[str, list
     for pool in sorted(pools):
         info = instance.event_log_storage.get_concurrency_info(pool)
         limit = info.limit if info.limit is not None else info.slot_count
-        holders = pool_holders(instance, pool)
+        holders = pool_holders(instance, pool, info)
         if limit and len(holders) >= limit:
             full[pool] = holders
     return full
+
+
+def _run_tags(request: dg.RunRequest, launched_by: str, planned_by: str | None = None) -> dict[str, str]:
+    """The tags a run of ``request`` is created with: who launched and planned it, its run
+    key, and this process until the launcher names the run's own (a queued run whose
+    submitter died is canceled by recovery)."""
+    tags = {LAUNCHED_BY_TAG: launched_by, **process_tags()}
+    if planned_by:
+        tags[PLANNED_BY_TAG] = planned_by
+    if request.run_key:
+        tags[RUN_KEY_TAG] = request.run_key
+    return tags
 
 
 def execute(
@@ -95,7 +114,7 @@ def execute(
 ) -> dg.DagsterRun:
     """One request's run, through the instance's queue and launcher, waited for."""
     with RunQueue(instance) as queue:
-        run = create_run(defs, instance, request, {LAUNCHED_BY_TAG: launched_by})
+        run = create_run(defs, instance, request, _run_tags(request, launched_by))
         queue.submit(run)
         return queue.wait([run.run_id])[0]
 
@@ -144,8 +163,11 @@ def _settle(
     store = resources["artifacts"].open()
     prefix = f"retry-{uuid.uuid4().hex[:12]}:" if retry_failed else ""
 
-    def recover_now() -> None:
-        for message in recover(instance).messages() + [f"removed {p.name}, left by a dead process" for p in store.sweep()]:
+    def recover_now(sweep: bool = True) -> None:
+        """Recovery of dead runs and, with ``sweep``, the store's files left by dead
+        processes (a listing of its folders: once a round, not every second)."""
+        swept = store.sweep() if sweep else []
+        for message in recover(instance).messages() + [f"removed {p.name}, left by a dead process" for p in swept]:
             report.recovered.append(message)
             log(f"[recovery] {message}")
 
@@ -154,12 +176,7 @@ def _settle(
         for request in requests:
             keys = ", ".join(key.to_user_string() for key in request.asset_selection or [])
             log(f"[{source}] {keys} [{request.partition_key}]")
-            # this process until the launcher names the run's own: a queued run whose
-            # submitter died is canceled by recovery
-            tags = {PLANNED_BY_TAG: source, LAUNCHED_BY_TAG: launched_by, **process_tags()}
-            if request.run_key:
-                tags[RUN_KEY_TAG] = request.run_key
-            run = create_run(defs, instance, request, tags, log_level)
+            run = create_run(defs, instance, request, _run_tags(request, launched_by, source), log_level)
             queue.submit(run)
             pools = _pools(defs.resolve_assets_def(key) for key in request.asset_selection or [])
             submitted.append((f"{keys} [{request.partition_key}]", pools, run.run_id))
@@ -169,13 +186,16 @@ def _settle(
 
         def while_waiting(runs: dict[str, dg.DagsterRun]) -> None:
             nonlocal last_recovery
-            if time.monotonic() - last_recovery > RECOVERY_SECONDS:
-                recover_now()  # a run that died frees its pool slots and its place in the queue
-                last_recovery = time.monotonic()
             for name, _, run_id in submitted:
-                if run_id not in started and runs[run_id].status not in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
+                if run_id not in started and runs[run_id].status not in NOT_STARTED:
                     started.add(run_id)
                     log(f"[{source}] {name}: run {run_id[:8]} started")
+            if time.monotonic() - last_recovery <= RECOVERY_SECONDS:
+                return
+            # once a second, not every poll: a run that died frees its pool slots and its
+            # place in the queue; who holds a full pool is said once
+            recover_now(sweep=False)
+            last_recovery = time.monotonic()
             unfinished = [(pools, runs[run_id]) for _, pools, run_id in submitted if not runs[run_id].is_finished]
             full = _full_pools(instance, set().union(*(pools for pools, _ in unfinished)))
             for pools, run in unfinished:

@@ -51,18 +51,18 @@ def start_redis() -> RedisServer:
     executable = _executable()
     folder = Path(tempfile.mkdtemp(prefix="parallax-redis-"))
     port = free_port()
-    process = subprocess.Popen(
-        [executable, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), "--save", "",
-         "--appendonly", "no", "--daemonize", "no", "--logfile", str(folder / "redis.log")],
-        stdout=subprocess.DEVNULL, stderr=open(folder / "stderr.log", "wb"),  # a file: a pipe nobody reads fills up
-    )
+    with open(folder / "stderr.log", "wb") as stderr:  # a file: a pipe nobody reads fills up
+        process = subprocess.Popen(
+            [executable, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--logfile", str(folder / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=stderr,
+        )
     server = RedisServer(process=process, folder=folder, port=port)
     deadline = time.monotonic() + 30
     while not server.ping():
         if process.poll() is not None or time.monotonic() > deadline:
-            log = folder / "redis.log"
-            detail = (log.read_text()[-2000:] if log.is_file() else "") + (folder / "stderr.log").read_text(errors="replace")[-1000:] \
-                if process.poll() is not None else ""
+            said = [path.read_text(errors="replace")[-2000:] for path in (folder / "redis.log", folder / "stderr.log") if path.is_file()]
+            detail = "\n".join(said)
             server.stop()
             raise RuntimeError(f"redis-server did not start on 127.0.0.1:{port}: {detail}")
         time.sleep(0.05)

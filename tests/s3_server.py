@@ -23,6 +23,8 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "parallax-test", "AWS_SECRET_ACCESS_KEY": "p
 class S3Server:
     process: subprocess.Popen
     endpoint: str
+    log: Path
+    """moto's output (removed with the server)."""
 
     def env(self) -> dict[str, str]:
         """The standard AWS variables that point boto3 (and the store) at this server."""
@@ -52,6 +54,7 @@ class S3Server:
 
     def stop(self) -> None:
         stop_process(self.process, timeout=10)
+        self.log.unlink(missing_ok=True)
 
 
 def start_s3() -> S3Server:
@@ -73,6 +76,7 @@ def start_s3() -> S3Server:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 said = Path(log.name).read_text(errors="replace")[-2000:]
+                Path(log.name).unlink(missing_ok=True)
                 raise RuntimeError(f"moto's S3 server did not start on 127.0.0.1:{port}: {said}")
             time.sleep(0.1)
-    return S3Server(process=process, endpoint=f"http://127.0.0.1:{port}")
+    return S3Server(process=process, endpoint=f"http://127.0.0.1:{port}", log=Path(log.name))

@@ -107,7 +107,7 @@ def read_steps(instance: dg.DagsterInstance, run_ids: list[str]) -> Steps:
             elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
                 steps.ended[step] = event.event_type_value
                 steps.spans[step] = (steps.spans[step][0], record.timestamp)
-            elif event.step_key and "in celery worker" in (event.message or ""):
+            elif event.step_key and event.engine_event_data and "Celery worker" in event.engine_event_data.metadata:
                 # dagster-celery's task names the worker that took the step, before running it
                 worker = event.engine_event_data.metadata["Celery worker"].value
                 steps.taken.setdefault(step, []).append(worker.split("@")[0])

@@ -11,6 +11,7 @@ import time
 
 import dagster as dg
 import pytest
+from dagster._core.launcher import WorkerStatus
 
 from parallax_pipeline.engine.files import process_alive
 from parallax_pipeline.instance_settings import instance_settings
@@ -125,7 +126,7 @@ def test_terminating_a_run_stops_its_process_and_ends_the_run(studio):
             time.sleep(0.1)
         running = studio.instance.get_run_by_id(run.run_id)
         pid = int(running.tags[PID_TAG])
-        assert studio.instance.run_launcher.check_run_worker_health(running).status.value == "RUNNING"
+        assert studio.instance.run_launcher.check_run_worker_health(running).status == WorkerStatus.RUNNING
         assert studio.instance.run_launcher.terminate(run.run_id)
         ended = queue.wait([run.run_id])[0]
     assert ended.status in (dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE), ended.status
@@ -133,7 +134,7 @@ def test_terminating_a_run_stops_its_process_and_ends_the_run(studio):
     while process_alive(pid):
         assert time.monotonic() < deadline, "the run's process outlived its termination"
         time.sleep(0.1)
-    assert studio.instance.run_launcher.check_run_worker_health(ended).status.value == "FAILED"
+    assert studio.instance.run_launcher.check_run_worker_health(ended).status == WorkerStatus.FAILED
 
 
 def test_parallax_run_refuses_an_instance_whose_launcher_it_cannot_use(tmp_path):

@@ -101,17 +101,19 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True  # it exists, under another user
-    return not _zombie(pid)
+    # a process that has ended but not been waited for (its parent died first, and the
+    # one that inherits it has not reaped it yet) still answers signal 0
+    return process_stat(pid)[:1] != ["Z"]
 
 
-def _zombie(pid: int) -> bool:
-    """A process that has ended but not been waited for (its parent died first, and the
-    one that inherits it has not reaped it yet) still answers signal 0."""
+def process_stat(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first, the start
+    time at index 19); empty where there is no such file (no /proc, or no process)."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+            return handle.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return False
+        return []
 
 
 def sweep_temp_files(folder: Path) -> list[Path]:
