@@ -1,4 +1,5 @@
-"""The torch (GPU) frame path agrees with the OpenCV one; run here on CPU torch."""
+"""The torch (GPU) frame path agrees with the OpenCV one: on CPU torch everywhere, and on
+CUDA too where torch sees a GPU."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from parallax_pipeline.engine.parallax import renderer as parallax
 from parallax_pipeline.engine.parallax.camera import Motion
 
 torch = pytest.importorskip("torch")
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def scene(h=144, w=256):
@@ -22,13 +24,14 @@ def scene(h=144, w=256):
     return img, disp
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("preset", ["circle", "dolly_zoom", "dolly_in", "pan_up"])
-def test_torch_frames_match_opencv_frames(preset):
+def test_torch_frames_match_opencv_frames(preset, device):
     from parallax_pipeline.engine.parallax.warp_torch import TorchClipRenderer
 
     img, disp = scene()
     clip = parallax.render_frames(img, disp, Motion(preset=preset, amount=0.12), 5, (256, 144), backend="opencv")
-    on_torch = TorchClipRenderer(clip.renderer.scene, clip.renderer.geometry, device="cpu")
+    on_torch = TorchClipRenderer(clip.renderer.scene, clip.renderer.geometry, device=device)
     for pose in clip.poses[::2]:
         cpu, gpu_path = clip.renderer.render(pose), on_torch.render(pose)
         assert gpu_path.shape == cpu.shape and gpu_path.dtype == np.uint8
