@@ -79,14 +79,18 @@ def _check_disparity(disparity: np.ndarray, shape: tuple[int, int]) -> np.ndarra
 
 def _cuda_available() -> bool:
     """True when torch sees a CUDA device; torch is imported only where NVIDIA's device
-    nodes exist, so CPU machines never pay for the import."""
+    nodes exist, so CPU machines never pay for the import.
+
+    The devices are counted through NVML, which leaves CUDA uninitialised: a process
+    that asks and then forks (the runs' fork server) would otherwise give its children
+    a CUDA they cannot use ("Cannot re-initialize CUDA in forked subprocess")."""
     if not os.path.exists("/dev/nvidiactl"):
         return False
     try:
         import torch
     except ImportError:
         return False
-    return bool(torch.cuda.is_available())
+    return torch.cuda.device_count() > 0
 
 
 def make_renderer(

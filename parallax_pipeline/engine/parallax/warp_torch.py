@@ -7,8 +7,13 @@ extrapolation, sampling the block disparity with `grid_sample`), upsampled bilin
 with the same pixel alignment as `cv2.resize`, the layer is sampled with `grid_sample`
 (bilinear; zeros outside a layer, the border for the opaque farthest one) and
 composited under what nearer layers drew. A GPU warps a whole 4K frame in well under a
-millisecond, so there is no tiling; the frame comes back to the CPU as uint8 RGB for the
+millisecond, so there is no tiling; the frame comes back to the CPU as uint8 RGBA for the
 encoder.
+
+A frame is some 700 small operations, so on CUDA their launches, not the GPU, would set
+the pace (25 ms a 1080p frame on an H100, as much CPU as the OpenCV path). The pose
+therefore enters as a tensor, and the whole frame is captured once per clip as a CUDA
+graph that each frame replays after copying its pose in.
 
 The same code runs on CPU torch, which is how it is tested against the OpenCV path on
 machines without a GPU.
@@ -51,6 +56,7 @@ class TorchClipRenderer:
         self._grid_y = torch.arange(math.ceil(h / step) + 3, device=self.device, dtype=torch.float32) * step - offset - fy
         self._pixel_x = torch.arange(w, device=self.device, dtype=torch.float32) - fx
         self._pixel_y = torch.arange(h, device=self.device, dtype=torch.float32) - fy
+        self._graph = None  # see _replay
 
     @staticmethod
     def _normalised(x, y, width: int, height: int):
@@ -64,9 +70,10 @@ class TorchClipRenderer:
         return torch.nn.functional.grid_sample(image, grid, mode="bilinear", padding_mode=padding, align_corners=True)
 
     def _map(self, layer: layering.Layer, fields, terms):
-        """Backward map of a layer over the whole frame, in its box pixels (x, y)."""
+        """Backward map of a layer over the whole frame, in its box pixels (x, y);
+        ``terms``: the pose's (S, Kx, Ky, zoom), a tensor of 4 on the device."""
         torch = self.torch
-        s, kx, ky, z = terms
+        s, kx, ky, z = terms[0], terms[1], terms[2], terms[3]
         (ccx, ccy) = self.geometry.canvas_centre
         w, h = self.geometry.frame_width, self.geometry.frame_height
         if fields is None:  # a plane: P = c + q·(1 − zoom·d) − K·d
@@ -101,21 +108,48 @@ class TorchClipRenderer:
         full = full[0, :, step : step + h, step : step + w]
         return full[0], full[1]
 
+    def _frame(self, terms):
+        """The frame for the pose ``terms``: uint8 HxWx4 RGBA on the device."""
+        torch = self.torch
+        g = self.geometry
+        out = torch.zeros((1, 4, g.frame_height, g.frame_width), device=self.device)
+        for layer, rgba, fields in reversed(self._layers):
+            x, y = self._map(layer, fields, terms)
+            warped = self._sample(rgba, x, y, "border" if layer.opaque else "zeros")
+            out += warped * (1.0 - out[:, 3:4])  # premultiplied "under"
+        # interleaved on the device: a channels-first frame would be transposed by numpy
+        # on the CPU, which cost more than the whole warp
+        return (out[0] * 255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+
+    def _replay(self, terms):
+        """`_frame` through a CUDA graph captured at the first call; the graph's input and
+        output tensors are reused, so calls must not overlap (clips render torch frames
+        from one thread)."""
+        torch = self.torch
+        if self._graph is None:
+            self._graph_terms = terms.clone()
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):  # warm-up outside the capture, as torch asks
+                for _ in range(2):
+                    self._frame(self._graph_terms)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._graph_frame = self._frame(self._graph_terms)
+            self._graph = graph
+        self._graph_terms.copy_(terms)
+        self._graph.replay()
+        return self._graph_frame
+
     def render_rgba(self, pose: CameraPose) -> np.ndarray:
         """The frame for ``pose``: uint8 HxWx4 RGBA of the frame's size, opaque."""
         valid_pose(pose)
         torch = self.torch
-        g = self.geometry
-        terms = g.terms(pose)
-        w, h = g.frame_width, g.frame_height
+        terms = torch.tensor(self.geometry.terms(pose), dtype=torch.float32, device=self.device)
         with torch.no_grad():
-            out = torch.zeros((1, 4, h, w), device=self.device)
-            for layer, rgba, fields in reversed(self._layers):
-                x, y = self._map(layer, fields, terms)
-                warped = self._sample(rgba, x, y, "border" if layer.opaque else "zeros")
-                out += warped * (1.0 - out[:, 3:4])  # premultiplied "under"
-            frame = (out[0] * 255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)
-            return np.ascontiguousarray(frame.cpu().numpy())
+            frame = self._replay(terms) if self.device.type == "cuda" else self._frame(terms)
+            return frame.cpu().numpy()
 
     def render(self, pose: CameraPose) -> np.ndarray:
         """The frame for ``pose``: uint8 HxWx3 RGB of the frame's size."""
