@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue #17's GPU figures in one go, on a machine whose python3 has torch with CUDA:
 # the torch warp against the OpenCV path on CUDA (tests), a CUDA frame's profile,
-# `parallax_speed.py --backend torch`, and `project_end_to_end.py` (which takes CUDA by itself). Each step has its own
+# `parallax_speed.py --backend torch`, `project_end_to_end.py` (which takes CUDA by
+# itself) and, for comparison, `parallax_speed.py` on the CPU renderer. Each step has its own
 # time limit and writes its output under $OUT (default ./gpu-figures).
 #
 # A machine without the project's other dependencies and without a package index can be
@@ -26,3 +27,5 @@ timeout "${TESTS_S:-120}" python3 -m pytest -q -p no:cacheprovider tests/engine/
 timeout "${PROFILE_S:-90}" python3 benchmarks/torch_frame_profile.py 2>&1 | tee "$OUT/frame_profile.txt"
 timeout "${SPEED_S:-200}" python3 benchmarks/parallax_speed.py --backend torch 2>&1 | tee "$OUT/speed_torch.txt"
 timeout "${END_TO_END_S:-260}" python3 benchmarks/project_end_to_end.py 2>&1 | tee "$OUT/end_to_end.txt"
+# the CPU renderer on the same machine, for comparison (one repeat: it is the slower one)
+timeout "${CPU_SPEED_S:-100}" python3 benchmarks/parallax_speed.py --backend opencv --repeats 1 2>&1 | tee "$OUT/speed_opencv.txt"
