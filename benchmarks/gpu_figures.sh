@@ -6,8 +6,15 @@
 # time limit and writes its output under $OUT (default ./gpu-figures).
 #
 # A machine without the project's other dependencies and without a package index can be
-# given them as wheels in .whl/ (Python 3.12, manylinux x86-64; see docs/parallax.md):
-# they are installed with --no-deps into a private folder, not into the system.
+# given them as wheels in .whl/, installed here with --no-deps into a private folder, not
+# into the system. Fetch them where pip works, for that machine's Python (3.12 here) and
+# the pins of pyproject.toml: what `parallax run` imports beyond torch, numpy, OpenCV,
+# numba and the like that a CUDA image has, e.g.
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform any -d .whl \
+#     dagster==1.13.27 dagster-shared==1.13.27 dagster-pipes==1.13.27 dagster-postgres==0.29.27 \
+#     av==18.1.0 pydantic==2.14.4 pydantic_core==2.50.5 SQLAlchemy==2.1.9 alembic==1.20.1 ...
+# (the rest of dagster's and pydantic's requirements; about 50 MB in all).
 set -u
 OUT=${OUT:-$PWD/gpu-figures}
 mkdir -p "$OUT"
