@@ -22,6 +22,7 @@ machines without a GPU.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -57,6 +58,7 @@ class TorchClipRenderer:
         self._pixel_x = torch.arange(w, device=self.device, dtype=torch.float32) - fx
         self._pixel_y = torch.arange(h, device=self.device, dtype=torch.float32) - fy
         self._graph = None  # see _replay
+        self._graph_lock = threading.Lock()
 
     @staticmethod
     def _normalised(x, y, width: int, height: int):
@@ -122,9 +124,9 @@ class TorchClipRenderer:
         return (out[0] * 255.0).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
 
     def _replay(self, terms):
-        """`_frame` through a CUDA graph captured at the first call; the graph's input and
-        output tensors are reused, so calls must not overlap (clips render torch frames
-        from one thread)."""
+        """`_frame` through a CUDA graph captured at the first call. The graph's input and
+        output tensors are reused: callers hold ``_graph_lock`` until the frame is copied
+        out (clips render torch frames from one thread; the lock keeps others correct)."""
         torch = self.torch
         if self._graph is None:
             self._graph_terms = terms.clone()
@@ -148,8 +150,10 @@ class TorchClipRenderer:
         torch = self.torch
         terms = torch.tensor(self.geometry.terms(pose), dtype=torch.float32, device=self.device)
         with torch.no_grad():
-            frame = self._replay(terms) if self.device.type == "cuda" else self._frame(terms)
-            return frame.cpu().numpy()
+            if self.device.type != "cuda":
+                return self._frame(terms).numpy()
+            with self._graph_lock:
+                return self._replay(terms).cpu().numpy()
 
     def render(self, pose: CameraPose) -> np.ndarray:
         """The frame for ``pose``: uint8 HxWx3 RGB of the frame's size."""
