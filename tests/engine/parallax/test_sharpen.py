@@ -52,3 +52,32 @@ def test_grain_goes_but_thin_structures_and_unknown_pixels_stay():
     assert np.abs(out - truth)[:, 5:].mean() < 0.5 * np.abs(noisy - truth)[:, 5:].mean()
     assert (out[:, 40:42] > 0.85).all()
     assert np.array_equal(out[:, :5], noisy[:, :5])
+
+
+def grain(shape, sigma: float, seed: int = 3) -> np.ndarray:
+    """Grain as stereo matching leaves it: correlated over a few pixels, std ``sigma``."""
+    noise = cv2.GaussianBlur(np.random.default_rng(seed).normal(0, 1, shape).astype(np.float32), (0, 0), 2.0)
+    return noise * np.float32(sigma / noise.std())
+
+
+def test_grain_on_a_flat_surface_is_not_turned_into_steps():
+    # grain of a third of a depth edge: a 13 px window spans more than an edge here and
+    # there, and those "ramps" were decided into steps of a whole edge
+    h, w, edge = 120, 160, 0.06
+    flat = 0.5 + grain((h, w), 0.02)
+    image = np.full((h, w, 3), 120, np.uint8)
+    out = sharpen_disparity(image, flat, np.ones((h, w), bool), edge=edge)
+    moved = np.abs(out - flat) > 0.5 * edge
+    assert moved.mean() < 0.01, moved.mean()  # 0.10 before GRAIN_SPAN
+
+
+def test_a_soft_step_under_the_same_grain_is_still_decided():
+    image, exact = step_scene(edge_x=77, w=160, h=120)
+    soft = cv2.GaussianBlur(exact, (0, 0), 3.0) + grain(exact.shape, 0.02)
+    out = sharpen_disparity(image, soft, np.ones(soft.shape, bool), edge=0.06)
+    rows = slice(10, 110)
+    middle = (soft[rows, 70:84] > 0.35) & (soft[rows, 70:84] < 0.65)
+    assert middle.sum() > 200
+    decided = out[rows, 70:84][middle]
+    assert ((decided > 0.7) | (decided < 0.3)).mean() > 0.95
+    assert (out[rows, 70:77] > 0.7).mean() > 0.95 and (out[rows, 77:84] < 0.3).mean() > 0.95
