@@ -81,3 +81,21 @@ def test_a_soft_step_under_the_same_grain_is_still_decided():
     decided = out[rows, 70:84][middle]
     assert ((decided > 0.7) | (decided < 0.3)).mean() > 0.95
     assert (out[rows, 70:77] > 0.7).mean() > 0.95 and (out[rows, 77:84] < 0.3).mean() > 0.95
+
+
+def test_a_step_blurred_wider_than_the_least_ramp_window_is_decided_whole():
+    # an estimator with a wider window (σ 5 px): within RAMP_PX the step spans less than
+    # STEP_SHARE of what it spans in twice that, so a fixed window took it for a slope
+    image, exact = step_scene(edge_x=77, w=160, h=60)
+    soft = cv2.GaussianBlur(exact, (0, 0), 5.0)
+    out = sharpen_disparity(image, soft, np.ones(soft.shape, bool), edge=0.03)
+    assert (out[:, 60:77] > 0.75).all() and (out[:, 77:94] < 0.25).all()
+
+
+def test_a_slope_next_to_a_wide_step_stays_a_slope():
+    image, exact = step_scene(edge_x=77, w=160, h=60)
+    exact[:, 77:] = np.linspace(0.2, 0.5, 83, dtype=np.float32)  # receding ground beyond the step
+    soft = cv2.GaussianBlur(exact, (0, 0), 5.0)
+    out = sharpen_disparity(image, soft, np.ones(soft.shape, bool), edge=0.03)
+    ground = slice(110, 150)  # far from the step: the slope keeps its gradient
+    np.testing.assert_allclose(out[:, ground], soft[:, ground], atol=1e-6)
