@@ -96,6 +96,8 @@ RAMP_PX = 6
 stereo smear a step over about this much. A map whose steps are wider gets a wider
 window (`_ramp_width`), up to `MAX_RAMP_PX`."""
 MAX_RAMP_PX = 16
+"""The widest ramp window's half-width (px): what an estimator blurs more than this (σ
+over 8 px) keeps its ramps as they are."""
 RAMP_SIGMAS = 2.0
 """The ramp window's half-width in units of the map's step blur (a Gaussian's σ, as
 `_ramp_width` measures it): ±2σ holds 95 % of a blurred step's rise (1.5 and 2.5
@@ -113,8 +115,8 @@ GRAIN_SPAN = 35.0
 """A ramp must span at least this many times the map's grain (`_grain`) as well as a
 depth edge: a grainy flat surface spans a depth edge in a `RAMP_PX` window here and
 there, and deciding those "ramps" turns the grain into steps of a whole edge, which
-the layers then cut along (on the photograph evaluation with grain of 0.02, half the
-pixels of a flat surface). The grain estimate sees only the part of the grain finer
+the layers then cut along (a tenth of the pixels of a flat surface whose grain is a
+third of a depth edge, in `tests/engine/parallax/test_sharpen.py`). The grain estimate sees only the part of the grain finer
 than a 5x5 median, hence the large factor (30 to 40 score alike; 20 decides too much,
 50 and more too little of the real steps)."""
 COLOUR_WEIGHT = 0.5
