@@ -140,7 +140,7 @@ def main() -> None:
     a = ap.parse_args()
     size = tuple(int(v) for v in a.size.lower().split("x"))
     print(json.dumps({"cpus": os.cpu_count(), "render_workers": clip.RENDER_WORKERS, "backend": a.backend,
-                      "cuda": parallax._cuda_available()}), flush=True)
+                      "cuda": parallax.cuda_available()}), flush=True)
     # load the compiled kernels (about 0.5 s once per process) before anything is timed
     small, small_depth = load_scene(a.scenes[0], (128, 72))
     to_picture(parallax.render_frames(small, small_depth, Motion(), 2, (128, 72), backend=a.backend).frame_rgba(1))

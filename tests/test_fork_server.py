@@ -20,7 +20,7 @@ def test_warmup_renders_on_the_cpu_without_asking_for_cuda():
         from parallax_pipeline.engine.parallax import renderer
 
         asked, made = [], []
-        renderer._cuda_available = lambda: asked.append(True) or True
+        renderer.cuda_available = lambda: asked.append(True) or True
         make_renderer = renderer.make_renderer
         renderer.make_renderer = lambda *a, **k: made.append(make_renderer(*a, **k)) or made[-1]
         import parallax_pipeline.fork_server_warmup  # noqa: F401

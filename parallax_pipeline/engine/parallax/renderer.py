@@ -77,7 +77,7 @@ def _check_disparity(disparity: np.ndarray, shape: tuple[int, int]) -> np.ndarra
 # ---- building a clip --------------------------------------------------------------
 
 
-def _cuda_available() -> bool:
+def cuda_available() -> bool:
     """True when torch sees a CUDA device; torch is imported only where NVIDIA's device
     nodes exist, so CPU machines never pay for the import.
 
@@ -124,7 +124,7 @@ def make_renderer(
     reach = max((geometry.reach(p) for p in poses), default=0.0)
     canvas_d = sharpen_disparity(canvas, canvas_d, known, layering.edge_threshold(reach))
     scene = layering.build_layers(canvas, canvas_d, known, reach)
-    if backend == "torch" or (backend == "auto" and _cuda_available()):
+    if backend == "torch" or (backend == "auto" and cuda_available()):
         from parallax_pipeline.engine.parallax.warp_torch import TorchClipRenderer
 
         return TorchClipRenderer(scene, geometry)
