@@ -14,7 +14,8 @@ figures mean the same things) and changes what a photograph changes:
   defocus and motion blur mix the two sides over a few pixels;
 * the renderer gets a *measured* disparity, not the truth: blurred across edges by
   ``--depth-blur`` px (estimators and stereo matching smear depth steps over a window),
-  with smooth low-frequency error and per-pixel noise (``--depth-noise``), and optionally
+  with smooth low-frequency error and noise (``--depth-noise``, correlated over
+  ``--grain-px`` px as a matcher's window makes it; 0 for uncorrelated), and optionally
   moved off the picture's edges (``--depth-shift x,y`` px: an estimator whose steps do
   not sit on the outlines; 0,0 by default).
 
@@ -29,7 +30,8 @@ baseline. Needs scikit-image (``.venv/bin/pip install scikit-image``).
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/parallax_photo_quality.py [--bench ../shared/bench] [--count 6]
-        [--size 640x360] [--edge-blur 1.2] [--depth-blur 3] [--depth-noise 0.01] [--depth-shift 2,1]
+        [--size 640x360] [--edge-blur 1.2] [--depth-blur 3] [--depth-noise 0.01] [--grain-px 2]
+        [--depth-shift 2,1]
 """
 
 from __future__ import annotations
@@ -90,26 +92,30 @@ def soft_mask(shape_mask, blur: float):
 
 
 def measured(
-    disparity: np.ndarray, rng: np.random.Generator, blur: float, noise: float, shift=(0.0, 0.0)
+    disparity: np.ndarray, rng: np.random.Generator, blur: float, noise: float, shift=(0.0, 0.0), grain_px: float = 2.0
 ) -> np.ndarray:
     """A disparity map as a photograph's depth comes: the truth blurred across its edges,
     with a smooth error (a few percent, varying over the frame) and noise of ``noise``
-    standard deviation, correlated over a few pixels as matching windows make it; moved
-    by ``shift`` (x, y) px when the estimator's steps are to sit off the picture's edges."""
+    standard deviation, correlated over ``grain_px`` px as matching windows make it (0:
+    uncorrelated); moved by ``shift`` (x, y) px when the estimator's steps are to sit off
+    the picture's edges."""
     h, w = disparity.shape
     soft = cv2.GaussianBlur(disparity, (0, 0), blur) if blur > 0 else disparity.copy()
     if any(shift):
         move = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
         soft = cv2.warpAffine(soft, move, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     smooth = cv2.resize(rng.normal(0.0, 1.0, (4, 6)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-    grain = cv2.GaussianBlur(rng.normal(0.0, 1.0, (h, w)).astype(np.float32), (0, 0), 2.0)
+    grain = rng.normal(0.0, 1.0, (h, w)).astype(np.float32)
+    if grain_px > 0:
+        grain = cv2.GaussianBlur(grain, (0, 0), grain_px)
     grain /= max(float(grain.std()), 1e-6)
     out = soft * (1.0 + 0.03 * smooth) + noise * grain
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
 def write_scenes(
-    synth, folder: Path, count: int, seed: int, size, edge_blur, depth_blur, depth_noise, depth_shift=(0.0, 0.0)
+    synth, folder: Path, count: int, seed: int, size, edge_blur, depth_blur, depth_noise, depth_shift=(0.0, 0.0),
+    grain_px: float = 2.0,
 ) -> None:
     """The bench's scenes (its builder, views and masks) with photographs, soft edges and
     a measured disparity in place of the exact one."""
@@ -121,7 +127,7 @@ def write_scenes(
         synth.write_scene(scene, seed + i, w, h)
         truth = np.load(scene / "disparity.npy")
         rng = np.random.default_rng(10_000 + seed + i)
-        np.save(scene / "disparity.npy", measured(truth, rng, depth_blur, depth_noise, depth_shift))
+        np.save(scene / "disparity.npy", measured(truth, rng, depth_blur, depth_noise, depth_shift, grain_px))
 
 
 def main() -> None:
@@ -133,6 +139,7 @@ def main() -> None:
     ap.add_argument("--edge-blur", type=float, default=1.2)
     ap.add_argument("--depth-blur", type=float, default=3.0)
     ap.add_argument("--depth-noise", type=float, default=0.01)
+    ap.add_argument("--grain-px", type=float, default=2.0, help="px the depth noise is correlated over (0: uncorrelated)")
     ap.add_argument("--depth-shift", default="0,0", help="x,y px: the measured depth's steps off the picture's edges")
     a = ap.parse_args()
     synth = load(a.bench / "synth_scenes.py", "synth_scenes")
@@ -144,7 +151,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scenes = Path(tmp)
         shift = tuple(float(v) for v in a.depth_shift.split(","))
-        write_scenes(synth, scenes, a.count, a.seed, size, a.edge_blur, a.depth_blur, a.depth_noise, shift)
+        write_scenes(synth, scenes, a.count, a.seed, size, a.edge_blur, a.depth_blur, a.depth_noise, shift, a.grain_px)
         renderers = {**bench.BASELINES, "parallax_pipeline.engine.parallax:render_view": render_view}
         for name, fn in renderers.items():
             rows[name] = bench.score(fn, scenes)

@@ -35,7 +35,7 @@ from parallax_pipeline.engine.parallax import layers as layering
 from parallax_pipeline.engine.parallax.camera import CameraPose, Motion, camera_path
 from parallax_pipeline.engine.parallax.geometry import Geometry, overscan_for, valid_pose
 from parallax_pipeline.engine.parallax.images import fit_scale, place_on_canvas
-from parallax_pipeline.engine.parallax.sharpen import sharpen_disparity
+from parallax_pipeline.engine.parallax.sharpen import map_grain, sharpen_disparity
 from parallax_pipeline.engine.parallax.warp_cv import ClipRenderer
 
 __all__ = [
@@ -122,8 +122,10 @@ def make_renderer(
     canvas, known = place_on_canvas(image, scale, geometry.canvas_size)
     canvas_d, _ = place_on_canvas(disparity, scale, geometry.canvas_size)
     reach = max((geometry.reach(p) for p in poses), default=0.0)
-    canvas_d = sharpen_disparity(canvas, canvas_d, known, layering.edge_threshold(reach))
-    scene = layering.build_layers(canvas, canvas_d, known, reach)
+    # a grainy (stereo-matched) map's grain must not pass for depth edges
+    edge = layering.edge_threshold(reach, map_grain(canvas_d, known, layering.edge_threshold(reach)))
+    canvas_d = sharpen_disparity(canvas, canvas_d, known, edge)
+    scene = layering.build_layers(canvas, canvas_d, known, reach, edge=edge)
     if backend == "torch" or (backend == "auto" and cuda_available()):
         from parallax_pipeline.engine.parallax.warp_torch import TorchClipRenderer
 

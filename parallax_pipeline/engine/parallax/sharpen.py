@@ -150,9 +150,7 @@ def sharpen_disparity(image: np.ndarray, disparity: np.ndarray, known: np.ndarra
     ``known``: the pixels that hold the picture (the others keep their values);
     ``edge``: the smallest disparity step that counts (`layers.edge_threshold`). A new
     array."""
-    d = np.ascontiguousarray(disparity, np.float32)
-    smooth = cv2.medianBlur(d, 3)
-    d = np.where(np.abs(smooth - d) < 0.5 * edge, smooth, d)  # grain, not steps or corners
+    d = _without_fine_grain(disparity, edge)
     side = 2 * _ramp_width(d, known, edge) + 1
     square = np.ones((side, side), np.uint8)
     top, bottom = cv2.dilate(d, square), cv2.erode(d, square)
@@ -182,6 +180,21 @@ def sharpen_disparity(image: np.ndarray, disparity: np.ndarray, known: np.ndarra
         d = _restore_thin_structures(measured, d, known, edge, (ys, xs, colour_vote))
     out = np.where(known, d, disparity)
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _without_fine_grain(disparity: np.ndarray, edge: float) -> np.ndarray:
+    """``disparity`` (float32) with a 3x3 median wherever that changes a pixel by less
+    than half a depth edge: grain goes, steps and corners stay."""
+    d = np.ascontiguousarray(disparity, np.float32)
+    smooth = cv2.medianBlur(d, 3)
+    return np.where(np.abs(smooth - d) < 0.5 * edge, smooth, d)
+
+
+def map_grain(disparity: np.ndarray, known: np.ndarray, edge: float) -> float:
+    """The grain (`_grain`) a map keeps once `sharpen_disparity` has taken out the finest
+    (its first step, with depth edges of ``edge``): what the layers' edge threshold must
+    stand above (`layers.edge_threshold`). 0 for an exact map."""
+    return _grain(_without_fine_grain(disparity, edge), known)
 
 
 def _ramp_width(disparity: np.ndarray, known: np.ndarray, edge: float) -> int:
