@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parallax_pipeline.engine.files import exclusive_lock, file_digest, process_alive, sweep_temp_files
+from parallax_pipeline.engine.files import exclusive_lock, file_digest, process_alive, remember_digest, sweep_temp_files
 from parallax_pipeline.store_backends import DAMAGED, MISSING, StoreError, open_backend, verify_object
 
 __all__ = ["Artifact", "ContentStore", "DamagedArtifact", "StoreError", "cache_bytes", "verify_object"]
@@ -196,9 +196,11 @@ class ContentStore:
             shutil.rmtree(folder, ignore_errors=True)
 
     def _ingest(self, made: Path) -> Path:
+        hashed = os.stat(made)
         digest = file_digest(made)
         name = f"objects/{digest[:2]}/{digest}{made.suffix.lower()}"
-        self.backend.publish(made, name)
+        self.backend.publish(made, name)  # renamed into place, or already there and verified
+        remember_digest(self.root / name, digest, hashed=hashed)  # so readers need not hash it again
         return self.root / name
 
     def sweep(self) -> list[Path]:
@@ -237,7 +239,7 @@ class ContentStore:
                     if repair:
                         self.backend.delete(key)
                     continue
-                states = {name: self.backend.check(name) for name in files.values()}
+                states = {name: self.backend.check(name, thorough=True) for name in files.values()}
                 bad = [name for name, state in states.items() if state == DAMAGED]
                 gone = [name for name, state in states.items() if state == MISSING]
                 for name in bad:

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from parallax_pipeline.engine.files import matches_digest, sync_folder, temp_path, write_atomic
+from parallax_pipeline.engine.files import matches_digest, remember_digest, sync_folder, temp_path, write_atomic
 
 OBJECT_NAME = re.compile(r"^([0-9a-f]{64})(\.[A-Za-z0-9]+)?$")
 CHUNK = 1024 * 1024
@@ -49,10 +49,11 @@ class StoreError(RuntimeError):
     credentials, an endpoint that does not answer); the message names the URL."""
 
 
-def verify_object(path: Path) -> bool:
-    """True when an object's bytes still hash to its name (`files.matches_digest`)."""
+def verify_object(path: Path, thorough: bool = False) -> bool:
+    """True when an object's bytes still hash to its name (`files.matches_digest`;
+    ``thorough``: hashed even when a stamp says they did)."""
     match = OBJECT_NAME.match(path.name)
-    return match is not None and matches_digest(path, match.group(1))
+    return match is not None and matches_digest(path, match.group(1), thorough=thorough)
 
 
 def _digest_of(key: str) -> str:
@@ -132,11 +133,11 @@ class LocalFolder:
     def fetch(self, key: str) -> str:
         return self.check(key)
 
-    def check(self, key: str) -> str:
+    def check(self, key: str, thorough: bool = False) -> str:
         path = self.root / key
         if not path.is_file():
             return MISSING
-        return OK if verify_object(path) else DAMAGED
+        return OK if verify_object(path, thorough) else DAMAGED
 
     def remove(self, key: str) -> None:
         (self.root / key).unlink(missing_ok=True)
@@ -316,12 +317,13 @@ class S3Bucket:
                 state = self._stream(key, handle.write)
             if state == OK:
                 os.replace(partial, target)
+                remember_digest(target, _digest_of(key))  # its bytes were hashed as they came
             return state
         finally:
             partial.unlink(missing_ok=True)
 
-    def check(self, key: str) -> str:
-        return self._stream(key, lambda chunk: None)
+    def check(self, key: str, thorough: bool = False) -> str:
+        return self._stream(key, lambda chunk: None)  # the bucket's bytes: always hashed
 
     def _stream(self, key: str, sink) -> str:
         response = self._get(key)

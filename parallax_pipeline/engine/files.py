@@ -154,20 +154,56 @@ def file_digest(path: Path) -> str:
 # (path, size, mtime_ns, digest) of files whose bytes matched a digest in this process
 _matched: set[tuple[str, int, int, str]] = set()
 
+DIGEST_STAMP = "user.parallax.sha256"
+"""Extended attribute on a file whose bytes were found to hash to a digest: the digest,
+size and modification time then (``<digest> <size> <mtime_ns>``). Another process that
+reads the file while its size and time are unchanged trusts the stamp instead of hashing
+it again (a film's composition reads gigabytes of its clips' lossless frames). Where
+the file system keeps no extended attributes, every process hashes."""
 
-def matches_digest(path: Path, digest: str) -> bool:
-    """Whether a file's bytes hash to ``digest`` (SHA-256 hex); remembered while its size
-    and time are unchanged, so reading the same stored file again costs a ``stat``."""
+
+def _stamp(digest: str, stat: os.stat_result) -> bytes:
+    return f"{digest} {stat.st_size} {stat.st_mtime_ns}".encode()
+
+
+def _stamped(path: Path, digest: str, stat: os.stat_result) -> bool:
+    try:
+        return os.getxattr(path, DIGEST_STAMP) == _stamp(digest, stat)
+    except (AttributeError, OSError):  # no xattrs here (or none set)
+        return False
+
+
+def remember_digest(path: Path, digest: str, hashed: os.stat_result | None = None) -> None:
+    """Record that ``path``'s bytes hash to ``digest`` (SHA-256 hex) as they are now, for
+    this process and, through `DIGEST_STAMP`, for later ones: call it only right after
+    hashing those very bytes (``hashed``: the file's stat taken before hashing; nothing
+    is recorded if the file changed since)."""
+    stat = os.stat(path)
+    if hashed is not None and (hashed.st_size, hashed.st_mtime_ns) != (stat.st_size, stat.st_mtime_ns):
+        return
+    _matched.add((str(path), stat.st_size, stat.st_mtime_ns, digest))
+    try:
+        os.setxattr(path, DIGEST_STAMP, _stamp(digest, stat))  # changes ctime, not mtime
+    except (AttributeError, OSError):
+        pass
+
+
+def matches_digest(path: Path, digest: str, thorough: bool = False) -> bool:
+    """Whether a file's bytes hash to ``digest`` (SHA-256 hex). Once they did, reading
+    the same file again while its size and time are unchanged costs a ``stat`` (and in
+    another process a stamp, `DIGEST_STAMP`); ``thorough`` hashes the bytes regardless
+    (an integrity check that must not trust what a file says of itself)."""
     try:
         stat = os.stat(path)
     except OSError:
         return False
     key = (str(path), stat.st_size, stat.st_mtime_ns, digest)
-    if key in _matched:
+    if not thorough and (key in _matched or _stamped(path, digest, stat)):
+        _matched.add(key)
         return True
     if file_digest(path) != digest:
         return False
-    _matched.add(key)
+    remember_digest(path, digest, hashed=stat)
     return True
 
 

@@ -1,0 +1,89 @@
+"""Content hashes remembered across processes (`files.DIGEST_STAMP`), and what they never
+let through."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from parallax_pipeline.engine import files
+from parallax_pipeline.store import ContentStore, DamagedArtifact
+
+needs_xattrs = pytest.mark.skipif(not hasattr(os, "setxattr"), reason="no extended attributes on this platform")
+
+
+@pytest.fixture
+def hashes(monkeypatch):
+    """The files hashed from here on (the real hash, counted), as a fresh process that
+    has hashed nothing yet sees them."""
+    monkeypatch.setattr(files, "_matched", set())
+    seen = []
+    real = files.file_digest
+
+    def counted(path):
+        seen.append(os.path.basename(path))
+        return real(path)
+
+    monkeypatch.setattr(files, "file_digest", counted)
+    return seen
+
+
+def _stored(tmp_path, payload: bytes = b"lossless frames " * 4096):
+    store = ContentStore(tmp_path / "store")
+
+    def build(folder):
+        (folder / "tail.npy").write_bytes(payload)
+        return {}
+
+    artifact = store.put("parallax_clip", "recipe-1", build)
+    store.point("parallax_clip", "trip|001", artifact)
+    return store, artifact.path("tail.npy"), hashlib.sha256(payload).hexdigest()
+
+
+@needs_xattrs
+def test_an_object_stored_by_one_process_is_read_by_the_next_without_hashing(tmp_path, hashes):
+    store, path, digest = _stored(tmp_path)  # hashed once, to name the object
+    files._matched.clear()  # another process
+    again = ContentStore(tmp_path / "store").load("parallax_clip", "trip|001")
+    assert again is not None and again.path("tail.npy") == path
+    assert hashes == [], "the stored object was hashed again on reading"
+    assert os.getxattr(path, files.DIGEST_STAMP).decode().startswith(digest)
+
+
+@needs_xattrs
+def test_changed_bytes_are_found_damaged_whatever_the_stamp_says(tmp_path, hashes):
+    _, path, _ = _stored(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[100:116] = bytes(b ^ 0x5A for b in data[100:116])
+    path.write_bytes(bytes(data))  # same size, a new modification time: the stamp no longer fits
+    files._matched.clear()
+    with pytest.raises(DamagedArtifact, match="damaged"):
+        ContentStore(tmp_path / "store").load("parallax_clip", "trip|001")
+    assert hashes == [path.name] and not path.exists()  # hashed, found damaged, dropped
+
+
+@needs_xattrs
+def test_verify_hashes_every_object_even_one_whose_damage_kept_its_size_and_time(tmp_path, hashes):
+    _, path, _ = _stored(tmp_path)
+    before = os.stat(path)
+    data = bytearray(path.read_bytes())
+    data[7] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # bit rot leaves the time alone
+    assert files.matches_digest(path, path.name.split(".")[0])  # a reader trusts size and time
+    problems = ContentStore(tmp_path / "store").verify()
+    assert any("damaged" in p for p in problems), problems
+
+
+def test_a_file_that_changes_while_it_is_hashed_is_not_remembered(tmp_path, hashes):
+    path = tmp_path / "segment.mp4"
+    path.write_bytes(b"a" * 1000)
+    digest = hashlib.sha256(b"a" * 1000).hexdigest()
+    hashed = os.stat(path)
+    path.write_bytes(b"b" * 1000)
+    os.utime(path, ns=(hashed.st_atime_ns, hashed.st_mtime_ns + 1_000_000))
+    files.remember_digest(path, digest, hashed=hashed)
+    assert not files.matches_digest(path, digest)  # hashed again, and found different
+    assert hashes == ["segment.mp4"]
