@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -67,6 +68,31 @@ class SettleReport:
 def _run_key_used(instance: dg.DagsterInstance, run_key: str | None) -> bool:
     # The daemon submits a run key once; doing the same keeps failed work from looping.
     return bool(run_key) and bool(instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
+
+
+@contextmanager
+def dynamic_partitions_read_once(instance: dg.DagsterInstance) -> Iterator[dg.DagsterInstance]:
+    """``instance`` with each dynamic partitions definition's keys read from its storage
+    once for the block: an evaluation of automation conditions asks for them again for
+    every asset and condition it serialises (252 queries for the demo's definitions, 0.3
+    of its 0.34 s), and nothing adds partitions during one."""
+    read = instance.get_dynamic_partitions
+    known: dict[str, Sequence[str]] = {}
+
+    def get_dynamic_partitions(partitions_def_name: str) -> Sequence[str]:
+        if partitions_def_name not in known:
+            known[partitions_def_name] = read(partitions_def_name)
+        return known[partitions_def_name]
+
+    def has_dynamic_partition(partitions_def_name: str, partition_key: str) -> bool:
+        return partition_key in get_dynamic_partitions(partitions_def_name)
+
+    instance.get_dynamic_partitions = get_dynamic_partitions  # this object's, for the block
+    instance.has_dynamic_partition = has_dynamic_partition
+    try:
+        yield instance
+    finally:
+        del instance.get_dynamic_partitions, instance.has_dynamic_partition
 
 
 def _pools(assets_defs) -> set[str]:
@@ -218,7 +244,8 @@ def _settle(
 
     # The first evaluation of automation only records the starting state.
     recover_now()
-    cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+    with dynamic_partitions_read_once(instance):
+        cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
     for round_number in range(max_rounds):
         if round_number:
             recover_now()  # a run of another process may have died meanwhile
@@ -239,7 +266,8 @@ def _settle(
         plan.apply_partitions(instance)
         plan.forget_unused(store)
         ran = run_all("sensor", [r for r in plan.run_requests if not _run_key_used(instance, r.run_key)])
-        automation = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+        with dynamic_partitions_read_once(instance):
+            automation = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
         cursor = automation.cursor
         ran += run_all("automation", _automation_requests(defs, automation))
         if not ran:

@@ -18,7 +18,7 @@ from parallax_pipeline.instance_settings import instance_settings
 from parallax_pipeline.recovery import PID_TAG, RUN_KEY_TAG, process_tags, recover
 from parallax_pipeline.run_launcher import PreloadedRunLauncher
 from parallax_pipeline.run_queue import CODE_LOCATION, LAUNCHED_BY_TAG, PLANNED_BY_TAG, RunQueue, create_run
-from parallax_pipeline.runner import settle
+from parallax_pipeline.runner import dynamic_partitions_read_once, settle
 from parallax_pipeline.planning import plan_changes
 from tests.conftest import Studio, started_run, write_small_project
 
@@ -171,3 +171,36 @@ def test_a_step_left_waiting_beside_a_free_pool_slot_is_given_it(studio):
     assert storage.claim_concurrency_slot("gpu", run_b, "depth_map").is_claimed
     assert recover(studio.instance).assigned_steps == []  # the slot is taken now: nothing more to give
 
+
+
+def test_an_automation_evaluation_reads_each_dynamic_partitions_definition_once(monkeypatch):
+    # the evaluation asks for a definition's keys for every asset and condition it
+    # serialises (252 queries for this project's definitions); within the block the
+    # storage is asked once per definition, and after it the instance reads as before
+    from parallax_pipeline import partitions
+    from parallax_pipeline.definitions import defs
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(partitions.projects.name, ["trip"])
+    instance.add_dynamic_partitions(partitions.scene_positions.name, ["001", "002"])
+    storage = instance.event_log_storage
+    queried = []
+    real = storage.get_dynamic_partitions
+
+    def counted(partitions_def_name):
+        queried.append(partitions_def_name)
+        return real(partitions_def_name)
+
+    monkeypatch.setattr(storage, "get_dynamic_partitions", counted)
+    plain = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    asked = len(queried)
+    assert asked > 20  # what the cache is for
+    queried.clear()
+    with dynamic_partitions_read_once(instance):
+        cached = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert instance.has_dynamic_partition(partitions.projects.name, "trip")
+    assert len(queried) == len(set(queried)) and set(queried) <= {partitions.projects.name, partitions.scene_positions.name}
+    assert cached.total_requested == plain.total_requested
+    instance.add_dynamic_partitions(partitions.projects.name, ["coast"])
+    assert "coast" in instance.get_dynamic_partitions(partitions.projects.name)  # read from storage again
+    assert "get_dynamic_partitions" not in vars(instance)
