@@ -87,3 +87,18 @@ def test_a_file_that_changes_while_it_is_hashed_is_not_remembered(tmp_path, hash
     files.remember_digest(path, digest, hashed=hashed)
     assert not files.matches_digest(path, digest)  # hashed again, and found different
     assert hashes == ["segment.mp4"]
+
+
+@needs_xattrs
+def test_a_cached_segment_marked_as_used_is_not_hashed_again_by_the_next_process(tmp_path, hashes):
+    from parallax_pipeline.engine.compose.programme import SegmentCache
+
+    cache = SegmentCache(tmp_path / "segments")
+    path = cache.path("ab" * 32)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"an encoded transition")
+    cache.seal(path)
+    assert cache.get("ab" * 32) == path  # hashed: a stamp from before sealing does not exist
+    files._matched.clear()  # the next run's process
+    assert cache.get("ab" * 32) == path  # its last use moved its time, and the stamp with it
+    assert hashes == [path.name]

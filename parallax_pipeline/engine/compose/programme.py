@@ -36,7 +36,7 @@ import numpy as np
 from parallax_pipeline.engine.compose import timeline
 from parallax_pipeline.engine.compose.transitions import Transition, blend, progress
 from parallax_pipeline.engine.errors import MediaError
-from parallax_pipeline.engine.files import file_digest, matches_digest, write_atomic
+from parallax_pipeline.engine.files import file_digest, matches_digest, remember_digest, write_atomic
 from parallax_pipeline.engine.video.codec import VideoSettings, encode_frames, probe
 from parallax_pipeline.engine.video.concat import concat_videos
 from parallax_pipeline.engine.video.lossless import read_lossless
@@ -96,7 +96,8 @@ class SegmentCache:
         path = self.path(key)
         digest = self._digest_path(path)
         try:
-            intact = matches_digest(path, digest.read_text().strip())
+            expected = digest.read_text().strip()
+            intact = matches_digest(path, expected)
         except OSError:
             intact = False
         if not intact:  # never made, not sealed (a crash) or damaged: made again
@@ -104,6 +105,7 @@ class SegmentCache:
             digest.unlink(missing_ok=True)
             return None
         os.utime(path)  # last use, for `prune`
+        remember_digest(path, expected)  # the new time is the bytes' own, just verified
         return path
 
     def prune(self, max_bytes: int) -> int:
