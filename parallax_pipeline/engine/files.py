@@ -9,12 +9,15 @@ finished name. No PyAV, torch or Dagster here: the projects sensor imports this 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
+import mmap
 import os
 import re
 import secrets
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -146,9 +149,107 @@ def copy_atomic(source: Path, target: Path) -> Path:
 
 
 def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes, the content key of stored artifacts and cached segments."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    """SHA-256 of a file's bytes, the content key of stored artifacts and cached segments.
+    A large file is read with direct I/O (`DirectFile`): hashing it takes no page cache."""
+    if os.path.getsize(path) < DIRECT_MIN_BYTES:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    digest = hashlib.sha256()
+    buffer = direct_buffer(DIGEST_CHUNK)
+    with DirectFile(path, os.O_RDONLY) as file:
+        offset = 0
+        while count := file.read_into(buffer, offset):
+            digest.update(memoryview(buffer)[:count])
+            offset += count
+    return digest.hexdigest()
+
+
+# ---- direct I/O ---------------------------------------------------------------------
+
+DIRECT_ALIGN = 4096
+"""Offsets, lengths and buffer addresses of direct I/O are multiples of this: the page,
+which every Linux disk and file system that takes direct I/O accepts."""
+DIRECT_MIN_BYTES = 8 * 1024 * 1024
+"""Files from this size on are hashed with direct I/O."""
+DIGEST_CHUNK = 8 * 1024 * 1024
+"""Bytes read at a time while hashing."""
+
+_buffers = threading.local()
+
+
+def direct_buffer(nbytes: int) -> mmap.mmap:
+    """This thread's page-aligned scratch buffer, at least ``nbytes`` long (whole
+    `DIRECT_ALIGN` blocks). The same memory each time, while it is large enough: a
+    buffer used again costs no page faults. Valid until this thread's next call."""
+    buffer = getattr(_buffers, "buffer", None)
+    if buffer is None or len(buffer) < nbytes:
+        buffer = _buffers.buffer = mmap.mmap(-1, max(DIRECT_ALIGN, -(-nbytes // DIRECT_ALIGN) * DIRECT_ALIGN))
+    return buffer
+
+
+class DirectFile:
+    """A file read or written with direct I/O (``O_DIRECT``): bytes go between the disk
+    and the caller's buffer without passing through the page cache.
+
+    Why: the big files a scene makes (its lossless frames, 6.2 MB a 1080p frame) are read
+    once, by another process, and the page cache would hold each of their pages in fresh
+    memory. On the 2-core VM the benchmarks run on fresh memory costs about 9 ms a MB (its
+    hypervisor takes freed memory back): writing 48 lossless 1080p frames (300 MB) took
+    1.9 to 3.2 s of the kernel's time through the page cache, 0.01 s direct.
+
+    Offsets, lengths and buffers must be `DIRECT_ALIGN`-aligned (`direct_buffer` gives
+    such buffers). Where the platform or file system does not take direct I/O, the file
+    is used through the page cache instead, unchanged otherwise. Use as a context manager.
+    """
+
+    def __init__(self, path: Path, flags: int, mode: int = 0o644):
+        self.path, self._flags, self._mode = Path(path), flags, mode
+        self.direct = bool(getattr(os, "O_DIRECT", 0))
+        self._fd = -1
+        if self.direct:
+            try:
+                self._fd = os.open(self.path, flags | os.O_DIRECT, mode)
+            except OSError as err:
+                if err.errno != errno.EINVAL:
+                    raise
+                self.direct = False
+        if not self.direct:
+            self._fd = os.open(self.path, flags, mode)
+
+    def __enter__(self) -> DirectFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def read_into(self, buffer, offset: int) -> int:
+        """Read from ``offset`` into ``buffer`` (up to its length); bytes read (0 at the end)."""
+        return self._retry(lambda: os.preadv(self._fd, [buffer], offset))
+
+    def write(self, data, offset: int) -> None:
+        """Write all of ``data`` at ``offset``."""
+        view = memoryview(data).cast("B")
+        while view:
+            written = self._retry(lambda: os.pwrite(self._fd, view, offset))
+            view, offset = view[written:], offset + written
+
+    def _retry(self, call: Callable[[], int]) -> int:
+        # a file system may take O_DIRECT when opening and refuse it for I/O (EINVAL): the
+        # page cache then
+        try:
+            return call()
+        except OSError as err:
+            if err.errno != errno.EINVAL or not self.direct:
+                raise
+        os.close(self._fd)
+        self._fd = os.open(self.path, self._flags & ~(os.O_CREAT | os.O_TRUNC | os.O_EXCL), self._mode)
+        self.direct = False
+        return call()
 
 
 # (path, size, mtime_ns, digest) of files whose bytes matched a digest in this process

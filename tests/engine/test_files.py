@@ -102,3 +102,13 @@ def test_a_cached_segment_marked_as_used_is_not_hashed_again_by_the_next_process
     files._matched.clear()  # the next run's process
     assert cache.get("ab" * 32) == path  # its last use moved its time, and the stamp with it
     assert hashes == [path.name]
+
+
+@pytest.mark.parametrize("size", [files.DIRECT_MIN_BYTES + 12345, 3 * files.DIGEST_CHUNK])
+def test_a_large_file_read_directly_hashes_as_its_bytes(tmp_path, size):
+    """Large files are hashed with direct I/O in aligned chunks; the last one is short
+    (or, at a whole number of chunks, empty) and the digest is the bytes' own."""
+    data = os.urandom(size)
+    path = tmp_path / "big.npy"
+    path.write_bytes(data)
+    assert files.file_digest(path) == hashlib.sha256(data).hexdigest()

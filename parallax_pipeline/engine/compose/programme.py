@@ -37,6 +37,7 @@ from parallax_pipeline.engine.compose import timeline
 from parallax_pipeline.engine.compose.transitions import Transition, blend, progress
 from parallax_pipeline.engine.errors import MediaError
 from parallax_pipeline.engine.files import file_digest, matches_digest, remember_digest, write_atomic
+from parallax_pipeline.engine.memory import reuse_freed_memory
 from parallax_pipeline.engine.video.codec import VideoSettings, encode_frames, probe
 from parallax_pipeline.engine.video.concat import concat_videos
 from parallax_pipeline.engine.video.lossless import read_lossless
@@ -151,6 +152,7 @@ def compose(
     scenes = list(scenes)
     if not scenes:
         raise ValueError("compose needs at least one scene")
+    reuse_freed_memory()
     overlaps = [transition.overlap_frames(settings.fps) for transition in transitions]
     placements = timeline.plan([scene.frames for scene in scenes], overlaps, names)
     for place, scene in zip(placements, scenes):

@@ -33,6 +33,7 @@ import av
 import cv2
 import numpy as np
 
+from parallax_pipeline.engine.memory import reuse_freed_memory
 from parallax_pipeline.engine.parallax import renderer
 from parallax_pipeline.engine.parallax.camera import Motion
 from parallax_pipeline.engine.video.codec import VideoSettings, VideoWriter
@@ -172,6 +173,7 @@ def render_scene(
     once and only the solo frames are encoded; the shared ones are made among the solo
     ones (`SceneParts.making_order`) so that keeping them overlaps the encoder's work."""
     started = time.perf_counter()
+    reuse_freed_memory()  # a clip's arrays come and go by the MB: keep their pages
     frames = parts.frames
     size = (settings.width, settings.height)
     stream = renderer.render_frames(image, disparity, motion, frames, size, fit=fit, backend=backend)

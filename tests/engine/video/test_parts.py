@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from parallax_pipeline.engine import files
 from parallax_pipeline.engine.errors import MediaError
 from parallax_pipeline.engine.video.codec import VideoSettings, probe, read_frames
 from parallax_pipeline.engine.video.concat import audit_decode
@@ -126,3 +128,71 @@ def test_rgba_frames_with_padded_rows_are_kept_exactly(tmp_path):
             buffer[:36, :64, :3], buffer[:36, :64, 3] = frames[i], 255
             writer.put(i, buffer[:36, :64])
     assert np.array_equal(read_lossless(tmp_path / "kept.npy", 64, 36), np.stack(frames))
+
+
+
+def _resident_pages(path: Path) -> int:
+    """Pages of ``path`` in the page cache (Linux ``mincore`` on a mapping of the file)."""
+    import ctypes
+    import mmap
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype, libc.mmap.argtypes = ctypes.c_void_p, (
+        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+    size = path.stat().st_size
+    pages = (ctypes.c_ubyte * -(-size // mmap.PAGESIZE))()
+    with open(path, "rb") as handle:
+        address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, handle.fileno(), 0)
+        try:
+            if libc.mincore(ctypes.c_void_p(address), ctypes.c_size_t(size), pages) != 0:
+                raise OSError(ctypes.get_errno(), "mincore")
+        finally:
+            libc.munmap(ctypes.c_void_p(address), ctypes.c_size_t(size))
+    return sum(page & 1 for page in pages)
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="direct I/O is Linux's")
+def test_lossless_frames_go_to_the_disk_and_back_without_the_page_cache(tmp_path):
+    """A scene's lossless frames are read once, by another process: they are written and
+    read with direct I/O, so none of their pages takes memory in the page cache (on the
+    benchmarks' VM each fresh page costs about 9 ms a MB). Frames start on whole blocks,
+    and the file is still a ``.npy`` numpy reads."""
+    frames = noise_frames(40, seed=7)
+    path = tmp_path / "tail.npy"
+    with LosslessWriter(path, 40, 64, 36) as writer:
+        for i, frame in enumerate(frames):
+            writer.put(i, frame)
+    assert _resident_pages(path) == 0
+    kept = read_lossless(path, 64, 36)
+    assert len(kept) == 40 and np.array_equal(kept[39], frames[39]) and np.array_equal(kept[-40], frames[0])
+    assert _resident_pages(path) == 0
+    records = np.load(path, mmap_mode="r")
+    assert records.dtype.itemsize % files.DIRECT_ALIGN == 0 and records.offset == files.DIRECT_ALIGN
+    assert np.array_equal(records["frame"], np.stack(frames))
+
+
+def test_lossless_files_of_the_earlier_layout_are_still_read(tmp_path):
+    """Frames back to back after numpy's own header, as stores made before direct I/O
+    hold them; a truncated file is named as such."""
+    frames = np.stack(noise_frames(5, seed=9))
+    np.save(tmp_path / "old.npy", frames)
+    kept = read_lossless(tmp_path / "old.npy", 64, 36)
+    assert [np.array_equal(kept[k], frames[k]) for k in range(5)] == [True] * 5
+    data = (tmp_path / "old.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[: len(data) - 100])
+    with pytest.raises(MediaError, match=r"cut\.npy: shorter than the 5 frames its header promises"):
+        read_lossless(tmp_path / "cut.npy", 64, 36)
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs a tmpfs at /dev/shm")
+def test_lossless_files_are_kept_where_direct_io_is_refused():
+    """tmpfs refuses O_DIRECT: the file goes through the page cache instead, the same bytes."""
+    import tempfile
+
+    frames = noise_frames(3, seed=11)
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as folder:
+        path = Path(folder) / "head.npy"
+        with LosslessWriter(path, 3, 64, 36) as writer:
+            for frame in frames:
+                writer.write(frame)
+        assert np.array_equal(read_lossless(path, 64, 36), np.stack(frames))
