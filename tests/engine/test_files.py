@@ -112,3 +112,20 @@ def test_a_large_file_read_directly_hashes_as_its_bytes(tmp_path, size):
     path = tmp_path / "big.npy"
     path.write_bytes(data)
     assert files.file_digest(path) == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="direct I/O is Linux's")
+def test_direct_io_a_file_system_refuses_goes_through_the_page_cache(tmp_path):
+    """Direct I/O needs whole blocks: a write of three bytes is refused (EINVAL) where the
+    file opened for it, and the file is written through the page cache instead."""
+    path = tmp_path / "small.bin"
+    with files.DirectFile(path, os.O_WRONLY | os.O_CREAT) as file:
+        opened_direct = file.direct
+        file.write(b"abc", 0)
+        assert not file.direct
+    assert path.read_bytes() == b"abc"
+    if opened_direct:  # a file system that takes O_DIRECT: aligned reads stay direct
+        buffer = files.direct_buffer(files.DIRECT_ALIGN)
+        with files.DirectFile(path, os.O_RDONLY) as file:
+            assert file.read_into(buffer, 0) == 3 and file.direct
+        assert bytes(buffer[:3]) == b"abc"
