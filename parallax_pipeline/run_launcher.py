@@ -18,6 +18,7 @@ found and failed, and `check_run_worker_health` lets Dagster's run monitoring se
 from __future__ import annotations
 
 import json
+import multiprocessing.connection
 import os
 import signal
 import threading
@@ -130,6 +131,16 @@ class PreloadedRunLauncher(RunLauncher, ConfigurableClass):
         self._processes[run.run_id] = (process, keep)
         # the run's process, for recovery and run monitoring (replacing the submitter's)
         self._instance.add_run_tags(run.run_id, process_tags(process.pid))
+
+    def wait_for_exit(self, timeout: float) -> bool:
+        """Return as soon as a run process this launcher started ends, or after
+        ``timeout`` seconds; False at once if none is running (nothing to wait for). Ended
+        processes are reaped first, so each end wakes one wait."""
+        self._reap()
+        sentinels = [process.sentinel for process, _ in self._processes.values()]
+        if sentinels:
+            multiprocessing.connection.wait(sentinels, timeout)
+        return bool(sentinels)
 
     def _reap(self) -> None:
         for run_id, (process, keep) in list(self._processes.items()):

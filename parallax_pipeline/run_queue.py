@@ -35,6 +35,12 @@ PLANNED_BY_TAG = "parallax/planned_by"
 """What asked for it: ``sensor`` (the projects sensor's planning) or ``automation``."""
 
 POLL_SECONDS = 0.2
+"""How often a wait reads the runs where it cannot tell when one ends (runs launched by
+another launcher: Celery, Kubernetes, Docker)."""
+IDLE_SECONDS = 1.0
+"""The longest a wait sleeps when the run launcher tells it as soon as a run's process
+ends (`PreloadedRunLauncher.wait_for_exit`): then only runs of other processes, or a
+crash (recovery looks once a second), need the next look."""
 CODE_LOCATION = "parallax_pipeline.definitions"
 """The code location's name in `workspace.yaml`, so the UI files the runs under it."""
 
@@ -163,12 +169,20 @@ class RunQueue:
         waiting = list(run_ids)
         while waiting:
             runs = {run.run_id: run for run in self.instance.get_runs(dg.RunsFilter(run_ids=waiting))}
+            on_poll(runs)  # first: a run that started and ended within one pause is seen too
             if all(run.is_finished for run in runs.values()):
                 return [runs[run_id] for run_id in waiting]
             self.launch_queued()
-            on_poll(runs)
-            time.sleep(POLL_SECONDS)
+            self._pause()
         return []
+
+    def _pause(self) -> None:
+        """Until a run this process launched ends (the queue then launches the next at
+        once), or `IDLE_SECONDS`; `POLL_SECONDS` where no run of this process is running
+        (the launcher cannot tell, or a daemon launches them)."""
+        launcher = self.instance.run_launcher
+        if not (isinstance(launcher, PreloadedRunLauncher) and launcher.wait_for_exit(IDLE_SECONDS)):
+            time.sleep(POLL_SECONDS)
 
     def __enter__(self) -> RunQueue:
         return self
