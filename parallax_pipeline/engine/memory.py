@@ -12,9 +12,10 @@ things make the kernel hand it fresh pages again and again:
 A fresh page costs a fault, and under a hypervisor that takes the guest's free memory
 back (free page reporting, which reports exactly those large free blocks) far more than
 on bare metal: on the 2-core VM the benchmarks run on, 12 ms per MB of fresh huge pages
-and about 9 µs per 4 KiB page. There a 1080p clip rendered by a fresh process took 7.3 s
-(median), 4.3 s of it in the kernel; with `reuse_freed_memory` 4.2 s, 0.3 s in the
-kernel, as fast as in a process that had rendered before (`benchmarks/cold_clip.py`).
+and about 9 µs per 4 KiB page. There a 1080p clip rendered by a fresh process took
+6.96 s (median of three), 3.94 s of it in the kernel; with `reuse_freed_memory` 4.32 s,
+0.34 s in the kernel, as fast as in a process that had rendered before
+(`benchmarks/cold_clip.py`).
 On bare metal it saves the faults' zeroing and changes nothing else: huge pages made no
 measurable difference to the frame loop (18.8 ms a 1080p frame either way).
 """

@@ -49,5 +49,11 @@ def test_freed_arrays_are_reused_instead_of_faulted_in_again():
     assert kept["thp"] in ("0", "?")  # in /proc/self/status since Linux 5.0
 
 
-def test_a_second_call_changes_nothing():
+def test_this_process_is_set_once_and_stays_set():
+    """In this process (no variable set): done on the first call, the same on the next,
+    and huge pages are off for it."""
     assert memory.reuse_freed_memory() == memory.reuse_freed_memory()
+    if os.environ.get(memory.KEEP_FREED_MEMORY_VARIABLE, "1") != "0":
+        assert memory.reuse_freed_memory() is True
+        status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+        assert status.get("THP_enabled", "0").strip() == "0"

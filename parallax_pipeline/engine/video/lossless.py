@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import threading
 from pathlib import Path
 
 import cv2
@@ -78,7 +77,6 @@ class LosslessWriter:
         self.shape = (count, height, width, 3)
         self._dtype = frame_dtype(width, height)
         self._filled = np.zeros(count, bool)
-        self._lock = threading.Lock()
         self._output = AtomicFile(self.path)
         self._file: DirectFile | None = None
 
@@ -117,8 +115,7 @@ class LosslessWriter:
             staged[...] = frame
         # the padding after the frame goes to the file as it is: no reader looks at it
         self._file.write(memoryview(buffer)[:slot], HEADER_BYTES + position * slot)
-        with self._lock:
-            self._filled[position] = True
+        self._filled[position] = True
 
     def __exit__(self, exc_type, exc, tb) -> None:
         file, self._file = self._file, None

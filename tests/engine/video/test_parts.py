@@ -186,7 +186,8 @@ def test_lossless_files_of_the_earlier_layout_are_still_read(tmp_path):
 
 @pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs a tmpfs at /dev/shm")
 def test_lossless_files_are_kept_where_direct_io_is_refused():
-    """tmpfs refuses O_DIRECT: the file goes through the page cache instead, the same bytes."""
+    """tmpfs refused O_DIRECT before Linux 6.6 (the file then goes through the page
+    cache) and takes it since: either way the same bytes come back."""
     import tempfile
 
     frames = noise_frames(3, seed=11)
