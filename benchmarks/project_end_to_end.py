@@ -20,7 +20,9 @@ still mixed, encoded and muxed).
 
 Printed: both times, wall and CPU, and ``ratio = run / floor`` (the goal is at most 1.3
 in wall time; CPU time is printed too because on a machine shared with other jobs it
-varies less from run to run), the per-asset
+varies less from run to run); the CPU time the goal leaves for everything but encoding
+(``1.3 × floor × cores`` less the floor's CPU time) per rendered frame, beside what the
+run spent (`print_cpu_budget`); the per-asset
 seconds each artifact records, and a decode audit of the final MP4 (frame count, errors,
 continuous timestamps). The checkout measured is the one Python imports
 `parallax_pipeline` from: put another on PYTHONPATH to measure it (the script adds its own
@@ -162,6 +164,25 @@ def asset_seconds(storage: Path) -> dict[str, float]:
     return totals
 
 
+def print_cpu_budget(spec, run_cpu: float, floor_seconds: float, floor_cpu: float) -> None:
+    """What the goal's wall time leaves for everything but encoding, on this machine's
+    cores: ``1.3 × floor × cores`` CPU-seconds at most (every core busy all the time),
+    less the encoder's own CPU time (the floor's: the programme's frames are encoded once
+    either way). Printed per rendered frame (a scene renders its whole duration, the
+    frames it shares with a transition included) beside what the run spent."""
+    try:
+        from parallax_pipeline.recipes import placement
+    except ImportError:  # an older checkout
+        return
+    cores = os.cpu_count() or 1
+    rendered = sum(placement(spec, scene).frames for scene in spec.scenes)
+    budget = 1.3 * floor_seconds * cores - floor_cpu
+    spent = run_cpu - floor_cpu
+    print(f"CPU left at the goal besides encoding: 1.3 x {floor_seconds:.1f} s x {cores} cores - {floor_cpu:.1f} s "
+          f"= {budget:.1f} s, {1000 * budget / rendered:.1f} ms per rendered frame ({rendered} frames, "
+          f"{len(spec.scenes)} scenes); the run spent {spent:.1f} s, {1000 * spent / rendered:.1f} ms per frame")
+
+
 def add_project_arguments(parser: argparse.ArgumentParser, scenes: int, seconds: float, dissolve: float, size: str) -> None:
     """The options of the project `write_project` generates, with these defaults
     (``--size`` as WIDTHxHEIGHT: `frame_size` reads it)."""
@@ -214,6 +235,7 @@ def main() -> int:
               f"(kernel {floor_system:5.1f} s)")
         print(f"ratio run / floor: {run_seconds / floor_seconds:.2f}x wall (goal <= 1.3x), {run_cpu / floor_cpu:.2f}x CPU "
               f"(CPU time is less swayed by other jobs on the machine)")
+        print_cpu_budget(spec, run_cpu, floor_seconds, floor_cpu)
         ok = audit.clean and audit.frames == frames
     return 0 if ok else 1
 
