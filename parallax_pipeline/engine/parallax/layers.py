@@ -34,7 +34,11 @@ What each layer holds (`build_layers`):
 * the hidden continuation: pixels behind nearer layers (and outside the picture) within
   the clip's reach whose nearest visible neighbour belongs to this layer get this layer's
   inpainted colour (`inpaint.harmonic` from its own pixels only, so no foreground colour
-  leaks into the background) with alpha 1. The farthest layer is opaque everywhere;
+  leaks into the background) with alpha 1. "Its own" follows the surface across seams:
+  the real pixels reached from the layer without crossing a depth edge, within the
+  reach, count as its own if nearer, and lend their colour if farther, so the parts of
+  a cut slope continue one another behind an occluder. The farthest layer is opaque
+  everywhere;
 * its disparity, extended over its whole box from the nearest own pixel (so every
   object keeps its own disparity around it) and kept as block means on a
   `FIELD_STEP`-pixel grid, from which the renderer solves its warp on that grid.
@@ -339,6 +343,40 @@ def _voronoi_share(
     return hidden & (owner[nearest] == k) & (dist <= reach * np.maximum(uncover, 0.0) + 2.0)
 
 
+COLOUR_EDGE = 8.0
+"""Colour change (0-255 levels a pixel of the grid it is looked for on, the picture
+smoothed by a Gaussian of 1.5 of those pixels) that marks where an object meets the
+surface it stands on at the same depth (no depth edge there): a surface's inpainting
+takes no colour across it from nearer layers."""
+
+
+def colour_edges(image: np.ndarray) -> np.ndarray:
+    """Where the picture's (uint8 RGB) colour changes by more than `COLOUR_EDGE` a
+    pixel in some channel (bool HxW, a pixel wider each side)."""
+    smoothed = cv2.GaussianBlur(image, (0, 0), 1.5)
+    steps = [  # Sobel weighs a pixel's step 8 times
+        cv2.max(cv2.convertScaleAbs(cv2.Sobel(c, cv2.CV_16S, 1, 0), alpha=0.125),
+                cv2.convertScaleAbs(cv2.Sobel(c, cv2.CV_16S, 0, 1), alpha=0.125))
+        for c in cv2.split(smoothed)
+    ]
+    step = cv2.max(cv2.max(steps[0], steps[1]), steps[2])
+    return cv2.dilate((step > COLOUR_EDGE).view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+
+
+def _along_surface(start: np.ndarray, passable: np.ndarray, distance: float) -> np.ndarray:
+    """The ``passable`` pixels within ``distance`` px of ``start`` along paths of 3x3
+    steps that stay inside ``passable`` (bool masks; ``start`` itself is kept)."""
+    grow = start.astype(np.uint8)
+    allowed = (passable | start).astype(np.uint8)
+    square = np.ones((3, 3), np.uint8)
+    for _ in range(math.ceil(distance)):
+        grown = cv2.bitwise_and(cv2.dilate(grow, square), allowed)
+        if np.array_equal(grown, grow):
+            break
+        grow = grown
+    return grow.astype(bool)
+
+
 def _extend_disparity(disparity: np.ndarray, known: np.ndarray, blur: float) -> np.ndarray:
     """Disparity of the ``known`` pixels carried to every other pixel from the nearest
     known one, then smoothed by ``blur`` (px): around each object of a layer the field
@@ -358,15 +396,16 @@ def _extend_disparity(disparity: np.ndarray, known: np.ndarray, blur: float) -> 
 
 
 def _fill_layer(
-    image: np.ndarray, disparity: np.ndarray, source: np.ndarray, box, factor: float
+    image: np.ndarray, disparity: np.ndarray, source: np.ndarray, box, factor: float, colour_source=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Colour (uint8 RGB) and disparity (float32) of one layer over ``box``: its
-    ``source`` pixels as they are; elsewhere the colour inpainted from them
-    (`inpaint.harmonic`) and the disparity extended from the nearest one, both at
-    1/``factor`` of the size, then upsampled."""
+    ``source`` pixels as they are; elsewhere the colour inpainted from them, or from the
+    wider ``colour_source`` where given (`inpaint.harmonic`), and the disparity extended from the
+    nearest ``source`` pixel, both at 1/``factor`` of the size, then upsampled."""
     x0, y0, x1, y1 = box
     region = (slice(y0, y1), slice(x0, x1))
     mask = np.ascontiguousarray(source[region], dtype=np.uint8)
+    colour_mask = mask if colour_source is None else np.ascontiguousarray(colour_source[region], dtype=np.uint8)
     rgb, d = image[region], disparity[region]
     bw, bh = x1 - x0, y1 - y0
     size = (max(2, round(bw / factor)), max(2, round(bh / factor)))
@@ -374,21 +413,25 @@ def _fill_layer(
     if factor > 1.0 and size[0] < bw and size[1] < bh:
         # weighted downsampling: a work pixel averages only source pixels, so no colour
         # from outside the source (a nearer object's rim) leaks into the fill
-        full_weight = mask.astype(np.float32)
-        weight = cv2.resize(full_weight, size, interpolation=cv2.INTER_AREA)
-        small_rgb = cv2.resize(cv2.copyTo(rgb, mask), size, interpolation=cv2.INTER_AREA)
-        small_d = cv2.resize(cv2.multiply(d, full_weight), size, interpolation=cv2.INTER_AREA)
-        scale = 1.0 / np.maximum(weight, 1e-6)
-        colour_in = small_rgb.astype(np.float32) * scale[:, :, None]
-        filled = inpaint.harmonic(colour_in, weight)
+        def weighted(values: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            full_weight = where.astype(np.float32)
+            weight = cv2.resize(full_weight, size, interpolation=cv2.INTER_AREA)
+            made = cv2.resize(cv2.copyTo(values, where) if values.ndim == 3 else cv2.multiply(values, full_weight),
+                              size, interpolation=cv2.INTER_AREA)
+            scale = 1.0 / np.maximum(weight, 1e-6)
+            return made.astype(np.float32) * (scale[:, :, None] if made.ndim == 3 else scale), weight
+
+        colour_in, colour_weight = weighted(rgb, colour_mask)
+        filled = inpaint.harmonic(colour_in, colour_weight)
         colour = cv2.resize(cv2.convertScaleAbs(filled), (bw, bh), interpolation=cv2.INTER_LINEAR)
-        depth = _extend_disparity(small_d * scale, weight >= 0.5, blur / factor)
+        d_in, weight = weighted(d, mask)
+        depth = _extend_disparity(d_in, weight >= 0.5, blur / factor)
         depth = cv2.resize(depth, (bw, bh), interpolation=cv2.INTER_LINEAR)
     else:
-        filled = inpaint.harmonic(rgb.astype(np.float32), mask)
+        filled = inpaint.harmonic(rgb.astype(np.float32), colour_mask)
         colour = cv2.convertScaleAbs(filled)
         depth = _extend_disparity(d, mask > 0, blur)
-    cv2.copyTo(rgb, mask, colour)
+    cv2.copyTo(rgb, colour_mask, colour)
     cv2.copyTo(d, mask, depth)
     return colour, depth
 
@@ -514,12 +557,27 @@ def build_layers(
         known_s = cv2.resize(known.astype(np.uint8) * 255, small, interpolation=cv2.INTER_AREA) > 127
         # sampled like the labels (a pixel's disparity must be that of its label's surface)
         disparity_s = cv2.resize(disparity, small, interpolation=cv2.INTER_NEAREST)
+        # a coarse pixel is passable only where all of its pixels are: paths along the
+        # surface never cross a thin depth edge
+        passable_s = cv2.resize(continuous.view(np.uint8) * 255, small, interpolation=cv2.INTER_AREA) >= 255
+        image_s = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
     else:
-        labels_s, known_s, disparity_s = labels, known, disparity
+        labels_s, known_s, disparity_s, passable_s, image_s = labels, known, disparity, continuous, image
+    # and where a colour edge crosses a surface without a depth edge, an object stands
+    # on it: paths along the surface that carry nearer colour stop there
+    smooth_s = passable_s & ~colour_edges(image_s)
 
     # the rims' coverage, which needs both sides' colours, is written in afterwards
     fg_colour = np.zeros((band_y.size, 3), np.float32)
     bg_colour = np.zeros((band_y.size, 3), np.float32)
+
+    def along_surface(k: int, passable: np.ndarray, passable_s: np.ndarray) -> np.ndarray:
+        """The ``passable`` pixels reached from layer ``k`` along ``passable`` within
+        the pad (`_along_surface`, on the work grid for large canvases)."""
+        reached = _along_surface((labels_s == k) & passable_s, passable_s, pad / factor)
+        if factor > 1.0:
+            reached = cv2.resize(reached.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
+        return reached & passable
 
     def make_layer(k: int) -> Layer | None:
         own = known & (labels == k)
@@ -544,10 +602,23 @@ def build_layers(
                 return None
             box = _grow(support, pad, w, h)
         seam = continuous & (labels > k) & cv2.dilate(own.astype(np.uint8), near5).astype(bool)
+        # a slope cut by thresholds (a ground cut into bands by the trees standing on
+        # it) is one surface: behind a near occluder this layer's hidden part reaches
+        # into the rows of the bands beside it, and inpainted from its own band alone
+        # it carried that band's shade there (light patches with stepped edges beside
+        # the forest's thin trunk). Along the surface, as far as the clip's reach, the
+        # nearer bands' real pixels count as its own (colour and disparity) unless a
+        # colour edge lies between (a post is as near as the sand at its foot, and its
+        # colour must not fill the sand behind it), the farther ones' lend their colour
+        # only (their disparity would drag the layer's rim)
+        seam |= along_surface(k, continuous, smooth_s) & (labels > k)
         source = (own & ~band) | seam
         if not source.any():
             source = own
-        colour, depth = _fill_layer(image, disparity, source, box, factor)
+        colour_source = None
+        if k > 0:
+            colour_source = source | (along_surface(k, continuous, passable_s) & (labels < k) & ~band)
+        colour, depth = _fill_layer(image, disparity, source, box, factor, colour_source)
         x0, y0, x1, y1 = box
         for sel, out in ((band_fg == k, fg_colour), (band_bg == k, bg_colour)):
             if sel.any():  # rows of this layer's rim pixels only: layers never share one
