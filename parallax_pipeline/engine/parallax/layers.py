@@ -343,11 +343,14 @@ def _voronoi_share(
     return hidden & (owner[nearest] == k) & (dist <= reach * np.maximum(uncover, 0.0) + 2.0)
 
 
-COLOUR_EDGE = 8.0
+COLOUR_EDGE = 3.0
 """Colour change (0-255 levels a pixel of the grid it is looked for on, the picture
 smoothed by a Gaussian of 1.5 of those pixels) that marks where an object meets the
 surface it stands on at the same depth (no depth edge there): a surface's inpainting
-takes no colour across it from nearer layers."""
+takes no colour across it from nearer layers. Low, for mist: at 8 a pale trunk in the
+demo forest's fog passed for ground and left a trunk-coloured wedge beside its foot.
+Texture stops some paths too, which only leaves those parts as they were before paths
+were followed (2 to 8 score within 0.02 dB on the photograph evaluation)."""
 
 
 def colour_edges(image: np.ndarray) -> np.ndarray:
