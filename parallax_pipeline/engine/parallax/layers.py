@@ -79,8 +79,16 @@ that is not), hence the large factor. On the photograph evaluation, grain 0.03: 
 to 34.87 psnr, 21.77 to 21.99 disoccluded; uncorrelated grain of 0.03 (21.70 dB, SSIM
 0.653, below both baselines) to 33.93 and 0.982; maps of low grain (the default set,
 0.01) keep their thresholds (16 scores lower, 28 loses disoccluded pixels)."""
-MAX_LAYERS = 8
-"""Most layers a scene is cut into (each costs a warp per frame where it can land)."""
+MAX_LAYERS = 10
+"""Most layers a scene is cut into (each costs a warp per frame where it can land). With
+eight, the cuts left out left depth edges inside layers of the demo forest and valley:
+bites of up to 124 px (forest, dolly_zoom, last frames; a valley tree at the ends of
+its pans) in frames the picture checks did not look at; with ten, none in nine frames
+of every demo clip, for 0.8 to 1.5 ms more a 1080p frame."""
+LARGE_MAX_LAYERS = 8
+"""Most layers of a canvas over `THREADED_PIXELS` (a 2160p clip's): two more took the
+valley's 10 s 2160p clip from 1436 to 1681 MB of peak memory, over the 1.5 GB limit
+(`benchmarks/parallax_memory.py`)."""
 MIN_EDGE_PIXELS = 24
 """Edge pixels a threshold must split to be worth a layer of its own."""
 RIM_PX = 1
@@ -98,7 +106,7 @@ WORK_PIXELS = 300_000
 LARGE_WORK_PIXELS = 200_000
 """Larger canvases are inpainted, and their hidden areas split, on a grid of about this
 many pixels (both are smooth; the results are upsampled)."""
-LAYER_BUDGET = 8.0
+LAYER_BUDGET = 10.0
 """The layers' boxes may add up to this many canvases (memory: 4 bytes per box pixel);
 the least useful thresholds are dropped until they fit. As many as `MAX_LAYERS` whole
 canvases: a dropped threshold leaves depth edges inside a layer, where the block-mean
@@ -525,7 +533,8 @@ def build_layers(
     picked = []
     if reach > 0:
         far, near, weights = depth_conflicts(disparity, known, reach, factor, edge, tau)
-        picked = choose_thresholds(far, near, disparity[known], weights=weights)
+        most = MAX_LAYERS if w * h <= THREADED_PIXELS else LARGE_MAX_LAYERS
+        picked = choose_thresholds(far, near, disparity[known], max_layers=most, weights=weights)
     # the layers' boxes must fit the budget: drop the least useful thresholds until they do
     while True:
         thresholds = np.asarray(sorted(picked), np.float32)
@@ -580,7 +589,10 @@ def build_layers(
         reached = _along_surface((labels_s == k) & passable_s, passable_s, pad / factor)
         if factor > 1.0:
             reached = cv2.resize(reached.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
-        return reached & passable
+        else:
+            reached = reached.copy()
+        reached &= passable  # in place, as below: a 4K canvas's masks are 11 MB each
+        return reached
 
     def make_layer(k: int) -> Layer | None:
         own = known & (labels == k)
@@ -614,13 +626,19 @@ def build_layers(
         # colour edge lies between (a post is as near as the sand at its foot, and its
         # colour must not fill the sand behind it), the farther ones' lend their colour
         # only (their disparity would drag the layer's rim)
-        seam |= along_surface(k, continuous, smooth_s) & (labels > k)
+        nearer = labels > k
+        nearer &= along_surface(k, continuous, smooth_s)
+        seam |= nearer
+        del nearer
         source = (own & ~band) | seam
         if not source.any():
             source = own
         colour_source = None
         if k > 0:
-            colour_source = source | (along_surface(k, continuous, passable_s) & (labels < k) & ~band)
+            colour_source = labels < k
+            colour_source &= along_surface(k, continuous, passable_s)
+            colour_source[band] = False
+            colour_source |= source
         colour, depth = _fill_layer(image, disparity, source, box, factor, colour_source)
         x0, y0, x1, y1 = box
         for sel, out in ((band_fg == k, fg_colour), (band_bg == k, bg_colour)):
