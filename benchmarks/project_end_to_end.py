@@ -67,6 +67,11 @@ try:
 except ImportError:  # the layout before engine/ was regrouped
     from parallax_pipeline.engine.encode import VideoWriter, audit_decode
 
+try:
+    from parallax_pipeline.recipes import placement
+except ImportError:  # before scenes were placed by recipes (no CPU budget printed)
+    placement = None
+
 PICTURES = ("01-valley", "02-forest", "03-city", "04-coast")
 PRESETS = ("dolly_in", "pan_right", "circle", "dolly_out", "pan_left")
 
@@ -170,9 +175,7 @@ def print_cpu_budget(spec, run_cpu: float, floor_seconds: float, floor_cpu: floa
     less the encoder's own CPU time (the floor's: the programme's frames are encoded once
     either way). Printed per rendered frame (a scene renders its whole duration, the
     frames it shares with a transition included) beside what the run spent."""
-    try:
-        from parallax_pipeline.recipes import placement
-    except ImportError:  # an older checkout
+    if placement is None:
         return
     cores = os.cpu_count() or 1
     rendered = sum(placement(spec, scene).frames for scene in spec.scenes)

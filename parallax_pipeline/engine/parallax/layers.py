@@ -424,20 +424,18 @@ def _fill_layer(
     if factor > 1.0 and size[0] < bw and size[1] < bh:
         # weighted downsampling: a work pixel averages only source pixels, so no colour
         # from outside the source (a nearer object's rim) leaks into the fill
-        def weighted(values: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            full_weight = where.astype(np.float32)
-            weight = cv2.resize(full_weight, size, interpolation=cv2.INTER_AREA)
-            made = cv2.resize(cv2.copyTo(values, where) if values.ndim == 3 else cv2.multiply(values, full_weight),
-                              size, interpolation=cv2.INTER_AREA)
-            scale = 1.0 / np.maximum(weight, 1e-6)
-            return made.astype(np.float32) * (scale[:, :, None] if made.ndim == 3 else scale), weight
-
-        colour_in, colour_weight = weighted(rgb, colour_mask)
-        filled = inpaint.harmonic(colour_in, colour_weight)
-        colour = cv2.resize(cv2.convertScaleAbs(filled), (bw, bh), interpolation=cv2.INTER_LINEAR)
-        d_in, weight = weighted(d, mask)
-        depth = _extend_disparity(d_in, weight >= 0.5, blur / factor)
+        full_weight = mask.astype(np.float32)
+        weight = cv2.resize(full_weight, size, interpolation=cv2.INTER_AREA)
+        small_d = cv2.resize(cv2.multiply(d, full_weight), size, interpolation=cv2.INTER_AREA)
+        del full_weight  # 44 MB on a 4K canvas
+        depth = _extend_disparity(small_d * (1.0 / np.maximum(weight, 1e-6)), weight >= 0.5, blur / factor)
         depth = cv2.resize(depth, (bw, bh), interpolation=cv2.INTER_LINEAR)
+        if colour_mask is not mask:
+            weight = cv2.resize(colour_mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        small_rgb = cv2.resize(cv2.copyTo(rgb, colour_mask), size, interpolation=cv2.INTER_AREA)
+        colour_in = small_rgb.astype(np.float32) * (1.0 / np.maximum(weight, 1e-6))[:, :, None]
+        filled = inpaint.harmonic(colour_in, weight)
+        colour = cv2.resize(cv2.convertScaleAbs(filled), (bw, bh), interpolation=cv2.INTER_LINEAR)
     else:
         filled = inpaint.harmonic(rgb.astype(np.float32), colour_mask)
         colour = cv2.convertScaleAbs(filled)
@@ -583,15 +581,15 @@ def build_layers(
     fg_colour = np.zeros((band_y.size, 3), np.float32)
     bg_colour = np.zeros((band_y.size, 3), np.float32)
 
-    def along_surface(k: int, passable: np.ndarray, passable_s: np.ndarray) -> np.ndarray:
-        """The ``passable`` pixels reached from layer ``k`` along ``passable`` within
-        the pad (`_along_surface`, on the work grid for large canvases)."""
-        reached = _along_surface((labels_s == k) & passable_s, passable_s, pad / factor)
+    def along_surface(k: int, paths_s: np.ndarray) -> np.ndarray:
+        """The `continuous` pixels reached from layer ``k`` along ``paths_s`` (a mask of
+        the work grid) within the pad (`_along_surface`)."""
+        reached = _along_surface((labels_s == k) & paths_s, paths_s, pad / factor)
         if factor > 1.0:
             reached = cv2.resize(reached.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
         else:
             reached = reached.copy()
-        reached &= passable  # in place, as below: a 4K canvas's masks are 11 MB each
+        reached &= continuous  # in place, as below: a 4K canvas's masks are 11 MB each
         return reached
 
     def make_layer(k: int) -> Layer | None:
@@ -627,7 +625,7 @@ def build_layers(
         # colour must not fill the sand behind it), the farther ones' lend their colour
         # only (their disparity would drag the layer's rim)
         nearer = labels > k
-        nearer &= along_surface(k, continuous, smooth_s)
+        nearer &= along_surface(k, smooth_s)
         seam |= nearer
         del nearer
         source = (own & ~band) | seam
@@ -636,7 +634,7 @@ def build_layers(
         colour_source = None
         if k > 0:
             colour_source = labels < k
-            colour_source &= along_surface(k, continuous, passable_s)
+            colour_source &= along_surface(k, passable_s)
             colour_source[band] = False
             colour_source |= source
         colour, depth = _fill_layer(image, disparity, source, box, factor, colour_source)
