@@ -406,6 +406,20 @@ def _extend_disparity(disparity: np.ndarray, known: np.ndarray, blur: float) -> 
     return extended
 
 
+def _shrink(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``values`` averaged down to ``size`` = (width, height) (INTER_AREA), by a whole
+    step first: OpenCV averages whole steps several times faster than fractional ones
+    (a 1080p layer box's colour shrunk by 3.75: 14 ms, against 4.4 ms by 3 and 2.5 ms
+    for the rest; the ten layers' fills of a 1080p clip spent 286 ms of CPU shrinking,
+    now 139). The last rows and columns that do not fill a step (fewer than the step)
+    are left out: the fill they feed is smooth over several work pixels."""
+    h, w = values.shape[:2]
+    step = int(min(w / size[0], h / size[1]))
+    if step >= 2:
+        values = cv2.resize(values[: h - h % step, : w - w % step], (w // step, h // step), interpolation=cv2.INTER_AREA)
+    return cv2.resize(values, size, interpolation=cv2.INTER_AREA)
+
+
 def _fill_layer(
     image: np.ndarray, disparity: np.ndarray, source: np.ndarray, box, factor: float, colour_source=None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -425,14 +439,14 @@ def _fill_layer(
         # weighted downsampling: a work pixel averages only source pixels, so no colour
         # from outside the source (a nearer object's rim) leaks into the fill
         full_weight = mask.astype(np.float32)
-        weight = cv2.resize(full_weight, size, interpolation=cv2.INTER_AREA)
-        small_d = cv2.resize(cv2.multiply(d, full_weight), size, interpolation=cv2.INTER_AREA)
+        weight = _shrink(full_weight, size)
+        small_d = _shrink(cv2.multiply(d, full_weight), size)
         del full_weight  # 44 MB on a 4K canvas
         depth = _extend_disparity(small_d * (1.0 / np.maximum(weight, 1e-6)), weight >= 0.5, blur / factor)
         depth = cv2.resize(depth, (bw, bh), interpolation=cv2.INTER_LINEAR)
         if colour_mask is not mask:
-            weight = cv2.resize(colour_mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-        small_rgb = cv2.resize(cv2.copyTo(rgb, colour_mask), size, interpolation=cv2.INTER_AREA)
+            weight = _shrink(colour_mask.astype(np.float32), size)
+        small_rgb = _shrink(cv2.copyTo(rgb, colour_mask), size)
         colour_in = small_rgb.astype(np.float32) * (1.0 / np.maximum(weight, 1e-6))[:, :, None]
         filled = inpaint.harmonic(colour_in, weight)
         colour = cv2.resize(cv2.convertScaleAbs(filled), (bw, bh), interpolation=cv2.INTER_LINEAR)

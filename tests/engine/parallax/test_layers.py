@@ -262,3 +262,28 @@ def test_a_post_standing_in_the_sand_lends_no_colour_to_the_sand_it_uncovers():
         assert uncovered.sum() > 300
         error = np.abs(view.astype(np.float32) - image[:, :1].astype(np.float32)).max(axis=2)[uncovered]
         assert error.max() <= 6, (dx, error.max())
+
+
+@pytest.mark.parametrize("shape, size", [((1310, 2150, 3), (573, 349)), ((871, 1433), (573, 349)), ((500, 741), (500, 340))])
+def test_shrinking_by_a_whole_step_first_keeps_the_area_average(shape, size):
+    """The fills' fast average (`layers._shrink`) against OpenCV's exact one: a smooth
+    picture with fine texture, as a layer's colour is, shrunk by fractional factors
+    (3.75 and 2.5, as 1080p and 720p canvases are; under 2, one exact step)."""
+    rng = np.random.default_rng(3)
+    h, w = shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    smooth = 120 + 60 * np.sin(xx / 97.0) * np.cos(yy / 71.0)
+    values = smooth[..., None] if len(shape) == 3 else smooth
+    values = np.clip(values + rng.normal(0, 20, shape), 0, 255).astype(np.float32)
+    fast = layers._shrink(values, size)
+    exact = cv2.resize(values, size, interpolation=cv2.INTER_AREA)
+    assert fast.shape == exact.shape and fast.dtype == exact.dtype
+    # a work pixel averages 6 to 14 source pixels of noise σ 20 (σ 5 to 8 left); the
+    # fast window is a little wider and blurrier than the exact one (a whole step, then
+    # the rest): their averages differ by about half of what is left (3.2 and 3.9)
+    off = float(np.abs(fast - exact).mean())
+    # and much nearer it than sampling is (which keeps the noise: a mean of about 16)
+    sampled = cv2.resize(values, size, interpolation=cv2.INTER_NEAREST)
+    assert off < 5.0 and off < 0.3 * float(np.abs(sampled - exact).mean())
+    constant = layers._shrink(np.full(shape, 77, np.uint8), size)
+    assert constant.min() == constant.max() == 77
