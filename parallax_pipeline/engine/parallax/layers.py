@@ -98,6 +98,10 @@ upscaled pictures mix the two sides over about this width."""
 MIN_CONTRAST = 12.0
 """Colour distance (0-255 RGB) below which a rim pixel is not matted (near and far look
 alike, so any coverage estimate would be noise): it keeps its hard label."""
+SOLVED_COVERAGE = (0.5, 0.9)
+"""Coverage over which a rim pixel's two colours go from the ones solved from the pixel
+itself to the fills' (see `_rim_colours`): the far colour is solved up to the first
+figure and the fill's from the second, the near colour the other way round."""
 CONSTANT_PX = 0.25
 """A layer whose disparity span moves less than this many pixels at the clip's reach is
 warped as one plane of constant disparity."""
@@ -521,8 +525,49 @@ def _assemble(
     )
 
 
+def _rim_colours(
+    colour: np.ndarray, near: np.ndarray, far: np.ndarray, coverage: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The near and far colours (float32 N x 3) that rim pixels of ``colour`` are matted
+    into, given the fills' estimates ``near`` (F) and ``far`` (B) and the ``coverage``
+    (α) of the near one.
+
+    Both are solved from the pixel itself where that is well posed, so that the near
+    layer over the far one gives the pixel back exactly: the far colour is
+    (c − α·F) / (1 − α), kept within |c − B| of B (dividing by a small 1 − α would
+    amplify any error in α or F: unbounded, it drew a dark line), and the near
+    colour (c − (1 − α)·B) / α. Each gives way to the fill's as its divisor shrinks,
+    over `SOLVED_COVERAGE`. The fills are smooth, so where the background is textured the
+    solved far colour keeps its texture.
+
+    Only where the rim covers the picture's mixing of the two sides, in a picture at its
+    own size or reduced (`build_layers` keeps the fills' colours in an enlarged one).
+    Enlarged, a picture mixes them over more than `RIM_PX`: the demo's coast at 720p
+    (1.48 times) still has cliff colour 5 px out in the sea, and colours solved from
+    the rim's own pixels carried that tint where the fills' are clean, widening the
+    faint line that traces the cliff where it stood. Wider rims there made holes in
+    thin near objects (the valley's tree: 75 to 280 px where the picture check allows
+    50). Against the fills' colours throughout: shared
+    bench psnr 47.94 to 48.20, edges 41.37 to 41.79, uncovered 32.48 to 32.46;
+    photograph evaluation psnr 36.17 to 36.28, uncovered 22.71 to 22.76, SSIM 0.985 to
+    0.986."""
+    a = coverage[:, None]
+    lo, hi = SOLVED_COVERAGE
+    t = np.clip((a - lo) / (hi - lo), 0.0, 1.0)
+    behind = (colour - a * near) / np.maximum(1.0 - a, 1e-3)
+    spread = np.abs(colour - far)
+    behind = np.clip(behind, far - spread, far + spread)
+    front = np.clip((colour - (1.0 - a) * far) / np.maximum(a, 1e-3), 0.0, 255.0)
+    return (1.0 - t) * near + t * front, (1.0 - t) * behind + t * far
+
+
 def build_layers(
-    image: np.ndarray, disparity: np.ndarray, known: np.ndarray, reach: float, edge: float | None = None
+    image: np.ndarray,
+    disparity: np.ndarray,
+    known: np.ndarray,
+    reach: float,
+    edge: float | None = None,
+    upscale: float = 1.0,
 ) -> LayeredScene:
     """Cut a canvas into depth layers with inpainted hidden parts (see the module docstring).
 
@@ -531,7 +576,9 @@ def build_layers(
     background); ``reach``: the largest motion (canvas px) any surface makes in the clip,
     which sizes the edges that matter and how far hidden parts are inpainted; ``edge``:
     the smallest disparity step that counts (default `edge_threshold` of the reach, for
-    an exact map).
+    an exact map); ``upscale``: how many times the canvas enlarges the picture (rim
+    colours are solved from the pixels only in a picture at its own size or reduced,
+    see `_rim_colours`).
     """
     h, w = disparity.shape
     reach = max(float(reach), 0.0)
@@ -672,12 +719,17 @@ def build_layers(
         coverage = ((c - bg_colour) * diff).sum(axis=1) / np.maximum(contrast, 1e-6)
         hard = (band_label == band_fg).astype(np.float32)
         coverage = np.where(contrast >= MIN_CONTRAST**2, np.clip(coverage, 0.0, 1.0), hard)
+        near, far = _rim_colours(c, fg_colour, bg_colour, coverage) if upscale <= 1.0 else (fg_colour, None)
         for k, layer in made:
             sel = band_fg == k
             if k > 0 and sel.any():  # premultiplied: the pure near colour times its coverage
                 ys, xs = band_y[sel] - layer.y0, band_x[sel] - layer.x0
                 a = coverage[sel][:, None]
-                layer.rgba[ys, xs, :3] = np.clip(np.round(fg_colour[sel] * a), 0, 255).astype(np.uint8)
+                layer.rgba[ys, xs, :3] = np.clip(np.round(near[sel] * a), 0, 255).astype(np.uint8)
                 layer.rgba[ys, xs, 3] = np.round(coverage[sel] * 255.0).astype(np.uint8)
+            sel = band_bg == k
+            if far is not None and sel.any():  # opaque, behind the near layer's coverage
+                ys, xs = band_y[sel] - layer.y0, band_x[sel] - layer.x0
+                layer.rgba[ys, xs, :3] = np.clip(np.round(far[sel]), 0, 255).astype(np.uint8)
     layers = [layer for _, layer in made]
     return LayeredScene(width=w, height=h, layers=layers, thresholds=kept)

@@ -127,7 +127,7 @@ def make_renderer(
     # figure cost uncorrelated grain of 0.03 0.47 dB on the photograph evaluation)
     edge = layering.edge_threshold(reach, map_grain(canvas_d, known, layering.edge_threshold(reach)))
     canvas_d = sharpen_disparity(canvas, canvas_d, known, edge)
-    scene = layering.build_layers(canvas, canvas_d, known, reach, edge=edge)
+    scene = layering.build_layers(canvas, canvas_d, known, reach, edge=edge, upscale=scale)
     if backend == "torch" or (backend == "auto" and cuda_available()):
         from parallax_pipeline.engine.parallax.warp_torch import TorchClipRenderer
 

@@ -84,6 +84,58 @@ def test_rims_are_matted_with_their_coverage():
     assert alpha == 255 and np.abs(behind - BG).sum() < 20  # the pure far colour behind it
 
 
+
+def grained_square_scene(cover=0.3, seed=5):
+    """`square_scene` over a background with grain (σ 25, in brightness), its right edge
+    antialiased: column 120 is ``cover`` of the square over the background there."""
+    img, disp = square_scene()
+    rng = np.random.default_rng(seed)
+    background = np.clip(np.array(BG, float) + rng.normal(0, 25, img.shape[:2])[..., None], 0, 255)
+    img = np.round(background).astype(np.uint8)
+    img[40:80, 80:120] = FG
+    img[40:80, 120] = np.round(cover * np.array(FG) + (1 - cover) * background[40:80, 120]).astype(np.uint8)
+    disp[40:80, 80:121] = 1.0
+    return img, disp, background
+
+
+@pytest.mark.parametrize("upscale", [1.0, 1.5])
+def test_a_rim_is_matted_into_colours_that_give_the_pixel_back_and_keep_the_grain_behind(upscale):
+    """At a picture's own size the rim's colours are solved from the pixel
+    (`layers._rim_colours`): near over far gives the picture back, and what the near
+    layer uncovers there is the background with its grain, not the fill's flat colour.
+    An enlarged picture keeps the fills' colours (its rims mix over more than the rim)."""
+    img, disp, background = grained_square_scene()
+    known = np.ones(disp.shape, bool)
+    far, near = layers.build_layers(img, disp, known, 20, upscale=upscale).layers
+    ys, x = np.arange(42, 78), 120
+    n = near.rgba[ys - near.y0, x - near.x0].astype(float)
+    f = far.rgba[ys - far.y0, x - far.x0].astype(float)
+    assert np.abs(n[:, 3] - 0.3 * 255).max() < 12  # the coverage, as before
+    composite = n[:, :3] + f[:, :3] * (1 - n[:, 3:] / 255)
+    picture_error = np.abs(composite - img[ys, x]).mean()
+    truth = background[ys, x]
+    grain_error = np.abs(f[:, :3] - truth).mean()
+    flat_error = np.abs(truth - truth.mean(axis=0)).mean()  # what a flat colour scores
+    if upscale == 1.0:
+        assert picture_error < 4.0  # the fills' colours: 11.9
+        assert grain_error < 0.5 * flat_error
+    else:
+        assert picture_error > 8.0 and grain_error > 0.8 * flat_error
+
+
+def test_rim_colours_solved_from_the_pixel_are_bounded_where_coverage_is_high():
+    """Near full coverage the far colour is the fill's, and a solved far colour never
+    strays further from the fill than the pixel itself does."""
+    F, B = np.array([[230.0, 50, 40]] * 3), np.array([[40.0, 90, 200]] * 3)
+    alpha = np.array([0.0, 0.3, 0.95])
+    c = alpha[:, None] * F + (1 - alpha[:, None]) * (B + np.array([[9.0, -9, 9]]))
+    near, far = layers._rim_colours(c, F, B, alpha)
+    assert np.allclose(far[0], c[0]) and np.allclose(far[2], B[2])  # the pixel itself; the fill
+    assert np.allclose(alpha[1] * near[1] + (1 - alpha[1]) * far[1], c[1], atol=1e-3)  # exact
+    assert (np.abs(far - B) <= np.abs(c - B) + 1e-6).all()
+    assert np.allclose(near[0], F[0])  # no coverage: the fill's near colour
+
+
 def test_outside_the_picture_is_inpainted_for_every_layer_that_reaches_it():
     img, disp = square_scene(box=(150, 40, 200, 80))  # the square touches the right border
     canvas = np.zeros((120, 240, 3), np.uint8)
