@@ -719,7 +719,8 @@ def build_layers(
         coverage = ((c - bg_colour) * diff).sum(axis=1) / np.maximum(contrast, 1e-6)
         hard = (band_label == band_fg).astype(np.float32)
         coverage = np.where(contrast >= MIN_CONTRAST**2, np.clip(coverage, 0.0, 1.0), hard)
-        near, far = _rim_colours(c, fg_colour, bg_colour, coverage) if upscale <= 1.0 else (fg_colour, None)
+        # an enlarged picture keeps the fills' colours (see `_rim_colours`)
+        near, far = _rim_colours(c, fg_colour, bg_colour, coverage) if upscale <= 1.0 else (fg_colour, bg_colour)
         for k, layer in made:
             sel = band_fg == k
             if k > 0 and sel.any():  # premultiplied: the pure near colour times its coverage
@@ -728,7 +729,7 @@ def build_layers(
                 layer.rgba[ys, xs, :3] = np.clip(np.round(near[sel] * a), 0, 255).astype(np.uint8)
                 layer.rgba[ys, xs, 3] = np.round(coverage[sel] * 255.0).astype(np.uint8)
             sel = band_bg == k
-            if far is not None and sel.any():  # opaque, behind the near layer's coverage
+            if sel.any():  # opaque, behind the near layer's coverage
                 ys, xs = band_y[sel] - layer.y0, band_x[sel] - layer.x0
                 layer.rgba[ys, xs, :3] = np.clip(np.round(far[sel]), 0, 255).astype(np.uint8)
     layers = [layer for _, layer in made]

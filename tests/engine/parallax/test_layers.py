@@ -84,7 +84,6 @@ def test_rims_are_matted_with_their_coverage():
     assert alpha == 255 and np.abs(behind - BG).sum() < 20  # the pure far colour behind it
 
 
-
 def grained_square_scene(cover=0.3, seed=5):
     """`square_scene` over a background with grain (σ 25, in brightness), its right edge
     antialiased: column 120 is ``cover`` of the square over the background there."""
