@@ -17,7 +17,10 @@ figures mean the same things) and changes what a photograph changes:
   with smooth low-frequency error and noise (``--depth-noise``, correlated over
   ``--grain-px`` px as a matcher's window makes it; 0 for uncorrelated), and optionally
   moved off the picture's edges (``--depth-shift x,y`` px: an estimator whose steps do
-  not sit on the outlines; 0,0 by default).
+  not sit on the outlines; 0,0 by default), or widened on the near side
+  (``--depth-fatten`` px: the "foreground fattening" of window-based stereo matching,
+  whose window takes the near disparity up to half its width past an outline; 0 by
+  default).
 
 The ground-truth views are composited from the exact layers, as in the bench, and so
 are the disocclusion masks that ``psnr_disoccluded`` is taken over: the pixels of the true
@@ -31,7 +34,7 @@ Usage (from the repository root)::
 
     .venv/bin/python benchmarks/parallax_photo_quality.py [--bench ../shared/bench] [--count 6]
         [--size 640x360] [--edge-blur 1.2] [--depth-blur 3] [--depth-noise 0.01] [--grain-px 2]
-        [--depth-shift 2,1]
+        [--depth-shift 2,1] [--depth-fatten 2]
 """
 
 from __future__ import annotations
@@ -92,14 +95,19 @@ def soft_mask(shape_mask, blur: float):
 
 
 def measured(
-    disparity: np.ndarray, rng: np.random.Generator, blur: float, noise: float, shift=(0.0, 0.0), grain_px: float = 2.0
+    disparity: np.ndarray, rng: np.random.Generator, blur: float, noise: float, shift=(0.0, 0.0), grain_px: float = 2.0,
+    fatten: int = 0,
 ) -> np.ndarray:
     """A disparity map as a photograph's depth comes: the truth blurred across its edges,
     with a smooth error (a few percent, varying over the frame) and noise of ``noise``
     standard deviation, correlated over ``grain_px`` px as matching windows make it (0:
     uncorrelated); moved by ``shift`` (x, y) px when the estimator's steps are to sit off
-    the picture's edges."""
+    the picture's edges; every near surface first widened by ``fatten`` px (a disk's
+    grey dilation) when they are to sit outside them."""
     h, w = disparity.shape
+    if fatten > 0:
+        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * fatten + 1, 2 * fatten + 1))
+        disparity = cv2.dilate(disparity, disk)
     soft = cv2.GaussianBlur(disparity, (0, 0), blur) if blur > 0 else disparity.copy()
     if any(shift):
         move = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
@@ -115,7 +123,7 @@ def measured(
 
 def write_scenes(
     synth, folder: Path, count: int, seed: int, size, edge_blur, depth_blur, depth_noise, depth_shift=(0.0, 0.0),
-    grain_px: float = 2.0,
+    grain_px: float = 2.0, depth_fatten: int = 0,
 ) -> None:
     """The bench's scenes (its builder, views and masks) with photographs, soft edges and
     a measured disparity in place of the exact one."""
@@ -127,7 +135,7 @@ def write_scenes(
         synth.write_scene(scene, seed + i, w, h)
         truth = np.load(scene / "disparity.npy")
         rng = np.random.default_rng(10_000 + seed + i)
-        np.save(scene / "disparity.npy", measured(truth, rng, depth_blur, depth_noise, depth_shift, grain_px))
+        np.save(scene / "disparity.npy", measured(truth, rng, depth_blur, depth_noise, depth_shift, grain_px, depth_fatten))
 
 
 def main() -> None:
@@ -141,6 +149,7 @@ def main() -> None:
     ap.add_argument("--depth-noise", type=float, default=0.01)
     ap.add_argument("--grain-px", type=float, default=2.0, help="px the depth noise is correlated over (0: uncorrelated)")
     ap.add_argument("--depth-shift", default="0,0", help="x,y px: the measured depth's steps off the picture's edges")
+    ap.add_argument("--depth-fatten", type=int, default=0, help="px the measured depth's near surfaces reach past their outlines")
     a = ap.parse_args()
     synth = load(a.bench / "synth_scenes.py", "synth_scenes")
     bench = load(a.bench / "parallax_quality.py", "bench_parallax_quality")
@@ -151,7 +160,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scenes = Path(tmp)
         shift = tuple(float(v) for v in a.depth_shift.split(","))
-        write_scenes(synth, scenes, a.count, a.seed, size, a.edge_blur, a.depth_blur, a.depth_noise, shift, a.grain_px)
+        write_scenes(synth, scenes, a.count, a.seed, size, a.edge_blur, a.depth_blur, a.depth_noise, shift, a.grain_px, a.depth_fatten)
         renderers = {**bench.BASELINES, "parallax_pipeline.engine.parallax:render_view": render_view}
         for name, fn in renderers.items():
             rows[name] = bench.score(fn, scenes)
