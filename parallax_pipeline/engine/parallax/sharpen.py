@@ -200,11 +200,12 @@ def sharpen_disparity(image: np.ndarray, disparity: np.ndarray, known: np.ndarra
 def _without_fine_grain(disparity: np.ndarray, known: np.ndarray, edge: float) -> np.ndarray:
     """``disparity`` (float32) with a 3x3 median wherever that changes a pixel by less
     than half a depth edge (a grainy map's: than `GRAIN_CLEAN` times its grain, twice):
-    grain goes, steps and corners stay."""
+    grain goes, steps and corners stay (on a grainy map, the corner pixels of steps
+    smaller than that limit go too: grain as large cannot be told from them)."""
     d = np.ascontiguousarray(disparity, np.float32)
     grainy = GRAIN_CLEAN * _grain(d, known)
-    limit = grainy if grainy > edge else 0.5 * edge
-    for _ in range(2 if grainy > edge else 1):
+    passes, limit = (2, grainy) if grainy > edge else (1, 0.5 * edge)
+    for _ in range(passes):
         smooth = cv2.medianBlur(d, 3)
         d = np.where(np.abs(smooth - d) < limit, smooth, d)
     return d
