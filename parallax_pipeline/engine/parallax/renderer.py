@@ -124,9 +124,11 @@ def make_renderer(
     reach = max((geometry.reach(p) for p in poses), default=0.0)
     # a grainy (stereo-matched) map's grain must not pass for depth edges. Sharpening
     # measures the grain again once its median has cleaned with this edge (reusing this
-    # figure cost uncorrelated grain of 0.03 0.47 dB on the photograph evaluation)
-    edge = layering.edge_threshold(reach, map_grain(canvas_d, known, layering.edge_threshold(reach)))
-    canvas_d = sharpen_disparity(canvas, canvas_d, known, edge)
+    # figure cost uncorrelated grain of 0.03 0.47 dB on the photograph evaluation), and
+    # judges whether the map is grainy against this edge too, as the figure was measured
+    exact_edge = layering.edge_threshold(reach)
+    edge = layering.edge_threshold(reach, map_grain(canvas_d, known, exact_edge))
+    canvas_d = sharpen_disparity(canvas, canvas_d, known, edge, grain_edge=exact_edge)
     scene = layering.build_layers(canvas, canvas_d, known, reach, edge=edge, upscale=scale)
     if backend == "torch" or (backend == "auto" and cuda_available()):
         from parallax_pipeline.engine.parallax.warp_torch import TorchClipRenderer
