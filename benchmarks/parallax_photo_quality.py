@@ -20,7 +20,16 @@ figures mean the same things) and changes what a photograph changes:
   not sit on the outlines; 0,0 by default), or widened on the near side
   (``--depth-fatten`` px: the "foreground fattening" of window-based stereo matching,
   whose window takes the near disparity up to half its width past an outline; 0 by
-  default).
+  default);
+* optionally, surfaces that are not parallel to the picture (``--slant S``): every layer
+  becomes a tilted plane whose disparity changes by up to ``S`` times its own across half
+  the frame, in a random direction, and the background and the ground recede upwards as
+  floors, fields and far hills do. The true views are then composited per pixel, nearest
+  surface last, each layer moved by the affine map its plane gives (exact, as the
+  bench's shifts are for flat layers). 0 by default, the bench's flat layers;
+* optionally, wider camera moves (``--view-scale K``): the bench's view offsets (0.02 to
+  0.04 of the width) times K. A photographed stereo pair's baseline moves its nearest
+  surfaces by up to a tenth of the width (70 px of a 741-px picture), K = 2.5.
 
 The ground-truth views are composited from the exact layers, as in the bench, and so
 are the disocclusion masks that ``psnr_disoccluded`` is taken over: the pixels of the true
@@ -34,7 +43,7 @@ Usage (from the repository root)::
 
     .venv/bin/python benchmarks/parallax_photo_quality.py [--bench ../shared/bench] [--count 6]
         [--size 640x360] [--edge-blur 1.2] [--depth-blur 3] [--depth-noise 0.01] [--grain-px 2]
-        [--depth-shift 2,1] [--depth-fatten 2]
+        [--depth-shift 2,1] [--depth-fatten 2] [--slant 0.3] [--view-scale 2.5]
 """
 
 from __future__ import annotations
@@ -121,14 +130,87 @@ def measured(
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
+def slanted(synth, slant: float) -> None:
+    """Make the bench's layers tilted planes (see the module's docstring): each
+    `Layer` gains ``gradient``, its disparity's change per canvas pixel (x, y), and the
+    bench's `render` is replaced by one that moves each layer by its plane's affine map
+    and composites per pixel, farthest first. `disocclusion_mask` and `write_scene` call
+    `render` through the module, so they follow."""
+    make_scene, margin = synth.make_scene, synth.MARGIN
+
+    def make_tilted_scene(rng, w, h):
+        layers = make_scene(rng, w, h)
+        half = 0.5 * max(w, h)
+        for i, layer in enumerate(layers):
+            angle = rng.uniform(0.0, 2.0 * np.pi)
+            size = slant * rng.uniform(0.5, 1.0) / half
+            gx, gy = size * np.cos(angle), size * np.sin(angle)
+            if i == 0 or layer.alpha[-1].mean() > 0.99:  # the background and ground slabs recede upwards
+                gx, gy = 0.3 * gx, slant / half
+            layer.gradient = (gx, gy)
+        # the nearest point the reference view sees, not the nearest layer's centre, is disparity 1
+        m, z_min = int(margin * w), min(layer.z for layer in layers)
+        seen = (slice(m, m + h), slice(m, m + w))
+        layers[0].peak = max(
+            float(plane(layer, z_min / layer.z, w)[0][seen][layer.alpha[seen] > 0.5].max(initial=0.0)) for layer in layers
+        )
+        return layers
+
+    def plane(layer, d0, w):
+        m = int(margin * w)
+        hh, ww = layer.alpha.shape
+        gx, gy = layer.gradient
+        yy, xx = np.mgrid[0:hh, 0:ww].astype(np.float32)
+        return d0 * (1.0 + gx * (xx - ww / 2) + gy * (yy - hh / 2)), m
+
+    def render(layers, w, h, dx, dy):
+        z_near = min(layer.z for layer in layers) / layers[0].peak
+        colours, alphas, disparities = [], [], []
+        for layer in layers:
+            d0 = z_near / layer.z
+            field, m = plane(layer, d0, w)
+            gx, gy = (d0 * g for g in layer.gradient)
+            hh, ww = layer.alpha.shape
+            offset = d0 - gx * ww / 2 - gy * hh / 2  # the plane at canvas (0, 0)
+            # canvas (u, v) lands at (u - m + dx w d, v - m + dy w d): affine, as d is
+            forward = np.float32([
+                [1 + dx * w * gx, dx * w * gy, dx * w * offset - m],
+                [dy * w * gx, 1 + dy * w * gy, dy * w * offset - m],
+            ])
+            warp = lambda image, border: cv2.warpAffine(image, forward, (w, h), flags=cv2.INTER_LINEAR, borderMode=border)  # noqa: E731
+            colours.append(warp(layer.rgb, cv2.BORDER_REFLECT))
+            alphas.append(warp(layer.alpha, cv2.BORDER_CONSTANT))
+            disparities.append(warp(field, cv2.BORDER_REPLICATE))
+        order = np.argsort(np.stack(disparities), axis=0, kind="stable")  # farthest first, per pixel
+        rows, cols = np.mgrid[0:h, 0:w]
+        rgb = np.zeros((h, w, 3), np.float32)
+        disp = np.zeros((h, w), np.float32)
+        front = np.zeros((h, w), np.int32)
+        colours, alphas, disparities = np.stack(colours), np.stack(alphas), np.stack(disparities)
+        for k in range(len(layers)):
+            idx = order[k]
+            a = alphas[idx, rows, cols]
+            rgb = rgb * (1 - a[..., None]) + colours[idx, rows, cols] * a[..., None]
+            solid = a > 0.5
+            disp[solid] = disparities[idx, rows, cols][solid]
+            front[solid] = idx[solid]
+        return rgb, np.clip(disp, 0.0, 1.0), front
+
+    synth.make_scene = make_tilted_scene
+    synth.render = render
+
+
 def write_scenes(
     synth, folder: Path, count: int, seed: int, size, edge_blur, depth_blur, depth_noise, depth_shift=(0.0, 0.0),
-    grain_px: float = 2.0, depth_fatten: int = 0,
+    grain_px: float = 2.0, depth_fatten: int = 0, slant: float = 0.0, view_scale: float = 1.0,
 ) -> None:
     """The bench's scenes (its builder, views and masks) with photographs, soft edges and
-    a measured disparity in place of the exact one."""
+    a measured disparity in place of the exact one; tilted planes when ``slant``."""
     synth._texture = photo_texture(photographs())
     synth._shape_mask = soft_mask(synth._shape_mask, edge_blur)
+    if slant > 0:
+        slanted(synth, slant)
+    synth.OFFSETS = [(dx * view_scale, dy * view_scale) for dx, dy in synth.OFFSETS]
     w, h = size
     for i in range(count):
         scene = folder / f"scene_{seed + i:03d}"
@@ -150,6 +232,8 @@ def main() -> None:
     ap.add_argument("--grain-px", type=float, default=2.0, help="px the depth noise is correlated over (0: uncorrelated)")
     ap.add_argument("--depth-shift", default="0,0", help="x,y px: the measured depth's steps off the picture's edges")
     ap.add_argument("--depth-fatten", type=int, default=0, help="px the measured depth's near surfaces reach past their outlines")
+    ap.add_argument("--slant", type=float, default=0.0, help="tilted planes: a layer's disparity changes by up to this share of its own across half the frame")
+    ap.add_argument("--view-scale", type=float, default=1.0, help="the bench's view offsets times this")
     a = ap.parse_args()
     synth = load(a.bench / "synth_scenes.py", "synth_scenes")
     bench = load(a.bench / "parallax_quality.py", "bench_parallax_quality")
@@ -160,7 +244,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scenes = Path(tmp)
         shift = tuple(float(v) for v in a.depth_shift.split(","))
-        write_scenes(synth, scenes, a.count, a.seed, size, a.edge_blur, a.depth_blur, a.depth_noise, shift, a.grain_px, a.depth_fatten)
+        write_scenes(synth, scenes, a.count, a.seed, size, a.edge_blur, a.depth_blur, a.depth_noise, shift, a.grain_px, a.depth_fatten, a.slant,
+                     a.view_scale)
         renderers = {**bench.BASELINES, "parallax_pipeline.engine.parallax:render_view": render_view}
         for name, fn in renderers.items():
             rows[name] = bench.score(fn, scenes)
