@@ -27,6 +27,9 @@ figures mean the same things) and changes what a photograph changes:
   floors, fields and far hills do. The true views are then composited per pixel, nearest
   surface last, each layer moved by the affine map its plane gives (exact, as the
   bench's shifts are for flat layers). 0 by default, the bench's flat layers;
+* optionally, more objects (``--objects N``): N in front of the background, at N
+  distinct depths, where the bench places 2 to 4. A photographed room or street has more
+  depth steps than the renderer's layers (`layers.MAX_LAYERS`);
 * optionally, wider camera moves (``--view-scale K``): the bench's view offsets (0.02 to
   0.04 of the width) times K. A photographed stereo pair's baseline moves its nearest
   surfaces by up to a tenth of the width (70 px of a 741-px picture), K = 2.5.
@@ -44,6 +47,7 @@ Usage (from the repository root)::
     .venv/bin/python benchmarks/parallax_photo_quality.py [--bench ../shared/bench] [--count 6]
         [--size 640x360] [--edge-blur 1.2] [--depth-blur 3] [--depth-noise 0.01] [--grain-px 2]
         [--depth-shift 2,1] [--depth-fatten 2] [--slant 0.3] [--view-scale 2.5]
+        [--objects 12]
 """
 
 from __future__ import annotations
@@ -130,6 +134,27 @@ def measured(
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
+def crowded(synth, objects: int) -> None:
+    """Make the bench's scenes hold ``objects`` objects in front of the background (the
+    bench's builder, with its count of 2 to 4 replaced), the nearest at disparity 1."""
+    layer_class, texture, shape_mask, margin = synth.Layer, synth._texture, synth._shape_mask, synth.MARGIN
+    kinds = ["ground", "polygon", "pole", "ellipse", "polygon"]
+
+    def make_crowded_scene(rng, w, h):
+        m = int(margin * w)
+        hh, ww = h + 2 * m, w + 2 * m
+        layers = [layer_class(texture(rng, hh, ww), np.ones((hh, ww), np.float32), z=rng.uniform(8.0, 14.0))]
+        zs = np.sort(rng.uniform(1.0, 6.0, objects))[::-1]
+        zs[-1] = 1.0
+        for i, z in enumerate(zs):
+            kind = kinds[int(rng.integers(0, len(kinds)))] if i else "ellipse"
+            layers.append(layer_class(texture(rng, hh, ww), synth._shape_mask(rng, h, w, m, kind), float(z)))
+        return layers
+
+    del shape_mask  # looked up at call time, so a softened `_shape_mask` set later is used
+    synth.make_scene = make_crowded_scene
+
+
 def slanted(synth, slant: float) -> None:
     """Make the bench's layers tilted planes (see the module's docstring): each
     `Layer` gains ``gradient``, its disparity's change per canvas pixel (x, y), and the
@@ -202,12 +227,14 @@ def slanted(synth, slant: float) -> None:
 
 def write_scenes(
     synth, folder: Path, count: int, seed: int, size, edge_blur, depth_blur, depth_noise, depth_shift=(0.0, 0.0),
-    grain_px: float = 2.0, depth_fatten: int = 0, slant: float = 0.0, view_scale: float = 1.0,
+    grain_px: float = 2.0, depth_fatten: int = 0, slant: float = 0.0, view_scale: float = 1.0, objects: int = 0,
 ) -> None:
     """The bench's scenes (its builder, views and masks) with photographs, soft edges and
     a measured disparity in place of the exact one; tilted planes when ``slant``."""
     synth._texture = photo_texture(photographs())
     synth._shape_mask = soft_mask(synth._shape_mask, edge_blur)
+    if objects > 0:
+        crowded(synth, objects)
     if slant > 0:
         slanted(synth, slant)
     synth.OFFSETS = [(dx * view_scale, dy * view_scale) for dx, dy in synth.OFFSETS]
@@ -234,6 +261,7 @@ def main() -> None:
     ap.add_argument("--depth-fatten", type=int, default=0, help="px the measured depth's near surfaces reach past their outlines")
     ap.add_argument("--slant", type=float, default=0.0, help="tilted planes: a layer's disparity changes by up to this share of its own across half the frame")
     ap.add_argument("--view-scale", type=float, default=1.0, help="the bench's view offsets times this")
+    ap.add_argument("--objects", type=int, default=0, help="objects in front of the background (0: the bench's 2 to 4)")
     a = ap.parse_args()
     synth = load(a.bench / "synth_scenes.py", "synth_scenes")
     bench = load(a.bench / "parallax_quality.py", "bench_parallax_quality")
@@ -245,7 +273,7 @@ def main() -> None:
         scenes = Path(tmp)
         shift = tuple(float(v) for v in a.depth_shift.split(","))
         write_scenes(synth, scenes, a.count, a.seed, size, a.edge_blur, a.depth_blur, a.depth_noise, shift, a.grain_px, a.depth_fatten, a.slant,
-                     a.view_scale)
+                     a.view_scale, a.objects)
         renderers = {**bench.BASELINES, "parallax_pipeline.engine.parallax:render_view": render_view}
         for name, fn in renderers.items():
             rows[name] = bench.score(fn, scenes)
