@@ -137,21 +137,22 @@ def measured(
 def crowded(synth, objects: int) -> None:
     """Make the bench's scenes hold ``objects`` objects in front of the background (the
     bench's builder, with its count of 2 to 4 replaced), the nearest at disparity 1."""
-    layer_class, texture, shape_mask, margin = synth.Layer, synth._texture, synth._shape_mask, synth.MARGIN
+    layer_class, margin = synth.Layer, synth.MARGIN
     kinds = ["ground", "polygon", "pole", "ellipse", "polygon"]
 
     def make_crowded_scene(rng, w, h):
         m = int(margin * w)
         hh, ww = h + 2 * m, w + 2 * m
-        layers = [layer_class(texture(rng, hh, ww), np.ones((hh, ww), np.float32), z=rng.uniform(8.0, 14.0))]
+        # the texture and the outline are looked up at call time: `write_scenes` sets
+        # photographs and softened outlines on the module
+        layers = [layer_class(synth._texture(rng, hh, ww), np.ones((hh, ww), np.float32), z=rng.uniform(8.0, 14.0))]
         zs = np.sort(rng.uniform(1.0, 6.0, objects))[::-1]
         zs[-1] = 1.0
         for i, z in enumerate(zs):
             kind = kinds[int(rng.integers(0, len(kinds)))] if i else "ellipse"
-            layers.append(layer_class(texture(rng, hh, ww), synth._shape_mask(rng, h, w, m, kind), float(z)))
+            layers.append(layer_class(synth._texture(rng, hh, ww), synth._shape_mask(rng, h, w, m, kind), float(z)))
         return layers
 
-    del shape_mask  # looked up at call time, so a softened `_shape_mask` set later is used
     synth.make_scene = make_crowded_scene
 
 
