@@ -178,23 +178,24 @@ def slanted(synth, slant: float) -> None:
         m, z_min = int(margin * w), min(layer.z for layer in layers)
         seen = (slice(m, m + h), slice(m, m + w))
         layers[0].peak = max(
-            float(plane(layer, z_min / layer.z, w)[0][seen][layer.alpha[seen] > 0.5].max(initial=0.0)) for layer in layers
+            float(plane(layer, z_min / layer.z)[seen][layer.alpha[seen] > 0.5].max(initial=0.0)) for layer in layers
         )
         return layers
 
-    def plane(layer, d0, w):
-        m = int(margin * w)
+    def plane(layer, d0):
+        """The layer's disparity over its canvas, ``d0`` at the canvas's centre."""
         hh, ww = layer.alpha.shape
         gx, gy = layer.gradient
         yy, xx = np.mgrid[0:hh, 0:ww].astype(np.float32)
-        return d0 * (1.0 + gx * (xx - ww / 2) + gy * (yy - hh / 2)), m
+        return d0 * (1.0 + gx * (xx - ww / 2) + gy * (yy - hh / 2))
 
     def render(layers, w, h, dx, dy):
         z_near = min(layer.z for layer in layers) / layers[0].peak
+        m = int(margin * w)
         colours, alphas, disparities = [], [], []
         for layer in layers:
             d0 = z_near / layer.z
-            field, m = plane(layer, d0, w)
+            field = plane(layer, d0)
             gx, gy = (d0 * g for g in layer.gradient)
             hh, ww = layer.alpha.shape
             offset = d0 - gx * ww / 2 - gy * hh / 2  # the plane at canvas (0, 0)

@@ -35,7 +35,7 @@ from parallax_pipeline.engine.parallax import layers as layering
 from parallax_pipeline.engine.parallax.camera import CameraPose, Motion, camera_path
 from parallax_pipeline.engine.parallax.geometry import Geometry, overscan_for, valid_pose
 from parallax_pipeline.engine.parallax.images import fit_scale, place_on_canvas
-from parallax_pipeline.engine.parallax.sharpen import map_grain, sharpen_disparity
+from parallax_pipeline.engine.parallax.sharpen import grainy_limit, map_grain, sharpen_disparity
 from parallax_pipeline.engine.parallax.warp_cv import ClipRenderer
 
 __all__ = [
@@ -124,11 +124,12 @@ def make_renderer(
     reach = max((geometry.reach(p) for p in poses), default=0.0)
     # a grainy (stereo-matched) map's grain must not pass for depth edges. Sharpening
     # measures the grain again once its median has cleaned with this edge (reusing this
-    # figure cost uncorrelated grain of 0.03 0.47 dB on the photograph evaluation), and
-    # judges whether the map is grainy against this edge too, as the figure was measured
+    # figure cost uncorrelated grain of 0.03 0.47 dB on the photograph evaluation); whether
+    # the map is grainy is judged once, so both clean it alike
     exact_edge = layering.edge_threshold(reach)
-    edge = layering.edge_threshold(reach, map_grain(canvas_d, known, exact_edge))
-    canvas_d = sharpen_disparity(canvas, canvas_d, known, edge, grain_edge=exact_edge)
+    grainy = grainy_limit(canvas_d, known, exact_edge)
+    edge = layering.edge_threshold(reach, map_grain(canvas_d, known, exact_edge, grainy))
+    canvas_d = sharpen_disparity(canvas, canvas_d, known, edge, grainy=grainy)
     scene = layering.build_layers(canvas, canvas_d, known, reach, edge=edge, upscale=scale)
     if backend == "torch" or (backend == "auto" and cuda_available()):
         from parallax_pipeline.engine.parallax.warp_torch import TorchClipRenderer

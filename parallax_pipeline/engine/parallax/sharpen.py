@@ -161,16 +161,18 @@ above the opening are not (on the photograph evaluation 2 to 3 `THIN_PX` score a
 
 
 def sharpen_disparity(
-    image: np.ndarray, disparity: np.ndarray, known: np.ndarray, edge: float, grain_edge: float | None = None
+    image: np.ndarray, disparity: np.ndarray, known: np.ndarray, edge: float, grainy: float | None = None
 ) -> np.ndarray:
     """``disparity`` (float32 HxW in [0, 1]) with its grain removed and the ramps of its
     steps given to one side each (see the module docstring); ``image``: uint8 HxWx3;
     ``known``: the pixels that hold the picture (the others keep their values);
     ``edge``: the smallest disparity step that counts (`layers.edge_threshold`);
-    ``grain_edge``: the edge a grainy map's grain is judged against (`GRAIN_CLEAN`;
-    default ``edge``): pass the one `map_grain` was given, so that the map is cleaned as
-    its grain was measured. A new array."""
-    d = _without_fine_grain(disparity, known, edge, edge if grain_edge is None else grain_edge)
+    ``grainy``: `grainy_limit` of the map (default: judged against ``edge``): pass the
+    one `map_grain` was given, so that the map is cleaned as its grain was measured. A
+    new array."""
+    if grainy is None:
+        grainy = grainy_limit(disparity, known, edge)
+    d = _without_fine_grain(disparity, edge, grainy)
     side = 2 * _ramp_width(d, known, edge) + 1
     square = np.ones((side, side), np.uint8)
     top, bottom = cv2.dilate(d, square), cv2.erode(d, square)
@@ -202,26 +204,36 @@ def sharpen_disparity(
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def _without_fine_grain(disparity: np.ndarray, known: np.ndarray, edge: float, grain_edge: float) -> np.ndarray:
+def grainy_limit(disparity: np.ndarray, known: np.ndarray, edge: float) -> float:
+    """How far the first step's median may move a pixel of a grainy map: `GRAIN_CLEAN`
+    times its grain (`_grain`, before any cleaning) where that spans more than a depth
+    edge ``edge``; 0 for a map that is not grainy."""
+    grain = GRAIN_CLEAN * _grain(np.ascontiguousarray(disparity, np.float32), known)
+    return grain if grain > edge else 0.0
+
+
+def _without_fine_grain(disparity: np.ndarray, edge: float, grainy: float) -> np.ndarray:
     """``disparity`` (float32) with a 3x3 median wherever that changes a pixel by less
-    than half a depth edge ``edge`` (a grainy map's, one whose grain times `GRAIN_CLEAN`
-    spans more than ``grain_edge``: than that, twice): grain goes, steps and corners
-    stay (on a grainy map, the corner pixels of steps smaller than that limit go too:
-    grain as large cannot be told from them)."""
+    than half a depth edge ``edge``, or, on a grainy map (``grainy``, `grainy_limit`,
+    above 0), twice, by less than ``grainy``: grain goes, steps and corners stay (on a
+    grainy map, the corner pixels of steps smaller than that limit go too: grain as
+    large cannot be told from them)."""
     d = np.ascontiguousarray(disparity, np.float32)
-    grainy = GRAIN_CLEAN * _grain(d, known)
-    passes, limit = (2, grainy) if grainy > grain_edge else (1, 0.5 * edge)
+    passes, limit = (2, grainy) if grainy > 0 else (1, 0.5 * edge)
     for _ in range(passes):
         smooth = cv2.medianBlur(d, 3)
         d = np.where(np.abs(smooth - d) < limit, smooth, d)
     return d
 
 
-def map_grain(disparity: np.ndarray, known: np.ndarray, edge: float) -> float:
+def map_grain(disparity: np.ndarray, known: np.ndarray, edge: float, grainy: float | None = None) -> float:
     """The grain (`_grain`) a map keeps once `sharpen_disparity` has taken out the finest
-    (its first step, with depth edges of ``edge``): what the layers' edge threshold must
-    stand above (`layers.edge_threshold`). 0 for an exact map."""
-    return _grain(_without_fine_grain(disparity, known, edge, edge), known)
+    (its first step, with depth edges of ``edge`` and the map's `grainy_limit`, judged
+    against ``edge`` unless given): what the layers' edge threshold must stand above
+    (`layers.edge_threshold`). 0 for an exact map."""
+    if grainy is None:
+        grainy = grainy_limit(disparity, known, edge)
+    return _grain(_without_fine_grain(disparity, edge, grainy), known)
 
 
 def _ramp_width(disparity: np.ndarray, known: np.ndarray, edge: float) -> int:
